@@ -1,0 +1,65 @@
+# The front door. `make report` and `make test` each create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Kernels registered in the venv come first, so papermill and nbval run `python3` from .venv.
+export JUPYTER_PREFER_ENV_PATH := 1
+export JUPYTER_PLATFORM_DIRS := 1
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help venv report test lab data notebooks bench lint format lock clean
+
+help:
+	@echo "make report     run the main job on the embedded data (outputs in reports/)"
+	@echo "make test       run the whole test suite"
+	@echo "make lab        open JupyterLab on notebooks/"
+	@echo "make data       rebuild data/derived from data/raw (fetches the INSEE geography with npm)"
+	@echo "make notebooks  re-execute the committed notebooks in place"
+	@echo "make bench      run the benchmarks (see benchmarks/README.md)"
+	@echo "make lint       ruff check + ruff format --check, notebooks included"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (analysis)" >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/analysis data verify
+	$(BIN)/analysis indicators --territory all --format table
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+data: $(STAMP)
+	$(BIN)/analysis data build --fetch
+	$(BIN)/analysis data list --markdown --out data/README.md
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/ruff format --check src tests benchmarks notebooks
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests benchmarks notebooks
+	$(BIN)/ruff format src tests benchmarks notebooks
+
+# Re-pin the whole tree from the direct pins of pyproject.toml.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -e ".[dev]"
+	{ echo "# Lock file: every package of the environment, pinned. Install with"; \
+	  echo "#   pip install -c constraints.txt -e \".[dev]\""; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  .lockvenv/bin/pip freeze --exclude-editable | sed 's/^PyYAML/pyyaml/'; } > constraints.txt
+	rm -rf .lockvenv
+
+clean:
+	rm -rf reports .pytest_cache
