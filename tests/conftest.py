@@ -1,0 +1,30 @@
+"""Shared fixtures. Tests that break data work on a copy; the repository's data is never touched."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis import config
+
+ROOT = config.project_root()
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A private copy of data/ (raw and derived), for tests that corrupt it."""
+    dst = tmp_path / "data"
+    shutil.copytree(ROOT / "data", dst, ignore=shutil.ignore_patterns("*.tgz", "external"))
+    return dst
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repo_data_checksums() -> dict[str, bytes]:
+    """The bytes of every committed data file at session start (to prove nothing changed them)."""
+    return {
+        str(p.relative_to(ROOT)): p.read_bytes()
+        for p in sorted((ROOT / "data").rglob("*"))
+        if p.is_file() and p.suffix != ".tgz"
+    }

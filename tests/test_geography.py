@@ -1,0 +1,172 @@
+"""INSEE geography tables: known answers from published figures, arrondissements, vintages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import datasets, geography, territories
+from analysis.errors import ChecksumError, DataError, ParameterError
+from analysis.fileio import sha256_file
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def pop() -> pd.DataFrame:
+    return datasets.load_derived("territory_population")
+
+
+@pytest.fixture(scope="module")
+def communes() -> pd.DataFrame:
+    return datasets.load_derived("communes")
+
+
+def _value(df: pd.DataFrame, **where) -> int:
+    sel = df
+    for k, v in where.items():
+        sel = sel[sel[k] == v]
+    assert len(sel) == 1, where
+    return int(sel["population_municipale"].iloc[0])
+
+
+def test_every_capital_has_a_population_in_both_vintages(pop):
+    for year in (2016, 2023):
+        got = set(pop.loc[pop["census_year"] == year, "territory_id"])
+        assert got == set(territories.CAPITALE_IDS)
+
+
+def test_aix_marseille_2016_equals_the_published_metropole_population(pop):
+    # "la seconde plus peuplée de France avec 1 873 707 habitants" (fr.wikipedia, Marseille,
+    # oldid 197528838), the 2016 population municipale of the Métropole d'Aix-Marseille-Provence.
+    assert _value(pop, territory_id="aix-marseille", census_year=2016) == 1_873_707
+
+
+def test_france_2023_matches_insee_hors_mayotte():
+    # "Au 1er janvier 2023, la population officielle de la France (hors Mayotte) s'élève à
+    # 68.094.000 habitants" (banquedesterritoires.fr, 18 Dec 2025), rounded to the thousand.
+    reg = datasets.load_derived("region_population")
+    france = _value(reg, territory_id="france", census_year=2023)
+    assert round(france, -3) == 68_094_000
+
+
+def test_paca_2023_matches_insee():
+    # "La Région compte aujourd'hui 5 218 960 habitants" (destimed.fr, INSEE 2023 populations)
+    reg = datasets.load_derived("region_population")
+    assert _value(reg, territory_id="provence-alpes-cote-d-azur", census_year=2023) == 5_218_960
+
+
+def test_marseille_2023_and_2016(communes):
+    # "Marseille compte 886 040 habitants" (destimed.fr, 2023); "862 211 hab. (2016" (fr.wikipedia)
+    assert _value(communes, commune_code="13055", census_year=2023) == 886_040
+    assert _value(communes, commune_code="13055", census_year=2016) == 862_211
+
+
+def test_regions_and_france_are_missing_for_2016_not_patched():
+    reg = datasets.load_derived("region_population")
+    assert set(reg["census_year"]) == {2023}
+    with pytest.raises(Exception, match="france"):
+        from analysis import metrics
+
+        counts = pd.DataFrame(
+            [["france", "x", 2016, 1.0, "u", "s"]],
+            columns=["territory_id", "indicator", "year", "value", "unit", "source_id"],
+        )
+        metrics.density(counts, datasets.load_territory_population(2016))
+
+
+@pytest.mark.parametrize(
+    ("codes", "parent", "territory"),
+    [
+        ([f"751{i:02d}" for i in range(1, 21)], "75056", "paris"),
+        ([f"6938{i}" for i in range(1, 10)], "69123", "lyon-saint-etienne"),
+        ([f"132{i:02d}" for i in range(1, 17)], "13055", "aix-marseille"),
+    ],
+)
+def test_arrondissements_map_to_their_commune_epci_and_territory(
+    communes, codes, parent, territory
+):
+    for year in (2016, 2023):
+        c = communes[communes["census_year"] == year].set_index("commune_code")
+        for code in codes:
+            assert c.loc[code, "commune_type"] == "arrondissement-municipal"
+            assert c.loc[code, "parent_commune_code"] == parent
+            assert c.loc[code, "epci_siren"] == c.loc[parent, "epci_siren"]
+            assert c.loc[code, "territory_id"] == territory
+            assert territories.commune_of(code) == parent
+        # the arrondissements add up to their commune
+        assert c.loc[codes, "population_municipale"].sum() == c.loc[parent, "population_municipale"]
+
+
+def test_lille_keeps_its_epci_across_a_siren_change(pop):
+    # The Métropole Européenne de Lille changed SIREN between the 2019 and 2026 geographies.
+    p = pop.set_index(["territory_id", "census_year"])
+    assert p.loc[("lille", 2016), "epci_sirens"] == "245900410"
+    assert p.loc[("lille", 2023), "epci_sirens"] == "200093201"
+
+
+def test_multi_epci_capitals(pop):
+    p = pop[pop["census_year"] == 2023].set_index("territory_id")
+    assert p.loc["alps", "epci_sirens"] == "200040715;200068781;200066793"
+    assert p.loc["riviera", "epci_sirens"] == "200030195;240600585"
+    assert p.loc["rennes-saint-malo", "epci_sirens"] == "243500139;243500782"
+    assert p.loc["lyon-saint-etienne", "epci_sirens"] == "200046977;244200770"
+
+
+def test_2023_capital_total_is_the_sum_of_its_communes(pop, communes):
+    c = communes[
+        (communes["census_year"] == 2023) & (communes["commune_type"] == "commune-actuelle")
+    ]
+    sums = c.groupby("territory_id")["population_municipale"].sum()
+    p = pop[pop["census_year"] == 2023].set_index("territory_id")["population_municipale"]
+    pd.testing.assert_series_equal(
+        sums.sort_index(), p.sort_index(), check_names=False, check_dtype=False
+    )
+
+
+def test_unknown_vintage_lists_the_available_ones():
+    with pytest.raises(ParameterError, match="available: 2016, 2023"):
+        datasets.load_territory_population(2020)
+
+
+def _tarballs_or_skip(tmp_data: Path) -> None:
+    for v in geography.VINTAGES:
+        src = geography.tarball_path(v)
+        dst = geography.tarball_path(v, tmp_data)
+        if src.is_file():
+            shutil.copy(src, dst)
+            continue
+        if shutil.which("npm") is None:
+            pytest.skip("npm absent and the INSEE geography tarballs are not downloaded")
+        try:
+            geography.fetch_tarball(v, tmp_data)
+        except DataError as e:  # offline
+            pytest.skip(f"cannot fetch {v.tarball_name}: {e}")
+
+
+def test_build_reproduces_the_committed_derived_tables(data_copy):
+    """The derived CSVs are a pure function of the tarballs: rebuilding gives the same bytes."""
+    _tarballs_or_skip(data_copy)
+    for p in (data_copy / "derived").glob("*"):
+        p.unlink()
+    geography.build(data_copy)
+    for name in geography.DERIVED_TABLES:
+        committed = ROOT / "data" / "derived" / f"{name}.csv"
+        rebuilt = data_copy / "derived" / f"{name}.csv"
+        assert sha256_file(rebuilt) == sha256_file(committed), name
+
+
+def test_build_with_a_corrupt_tarball_writes_nothing(data_copy):
+    _tarballs_or_skip(data_copy)
+    tgz = geography.tarball_path(geography.VINTAGES[0], data_copy)
+    data = bytearray(tgz.read_bytes())
+    data[100] ^= 0xFF
+    tgz.write_bytes(bytes(data))
+    before = {p.name: p.read_bytes() for p in (data_copy / "derived").iterdir()}
+    with pytest.raises(ChecksumError, match="differs from its sidecar"):
+        geography.build(data_copy)
+    after = {p.name: p.read_bytes() for p in (data_copy / "derived").iterdir()}
+    assert before == after
