@@ -179,3 +179,14 @@ def load_territory_population(
     df = pd.concat([caps[cols], regs[cols]], ignore_index=True)
     df = df[df["census_year"] == vintage]
     return df.sort_values("territory_id").reset_index(drop=True)
+
+
+def load_capital_regions(data_dir: Path | None = None) -> dict[str, str]:
+    """Each capital's region id (from the region of its first anchor commune)."""
+    from analysis.territories import REGIONS
+
+    pop = load_derived("territory_population", data_dir)
+    latest = pop[pop["census_year"] == pop["census_year"].max()]
+    return {
+        t: REGIONS[r] for t, r in zip(latest["territory_id"], latest["region_code"], strict=True)
+    }

@@ -1,0 +1,149 @@
+"""Notebook parameters: each bad value stops the run with a message listing what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import params
+from analysis.errors import ParameterError
+
+INV = "02-investment-attraction"
+
+
+def test_valid_parameters_come_back_typed():
+    p = params.validate(INV, territory="aix-marseille", start_year=2014, end_year=2024)
+    assert (p.territory, p.start_year, p.end_year) == ("aix-marseille", 2014, 2024)
+    w = params.validate(
+        "04-ecosystem-index",
+        weights=[1, 2],
+        normalisation="zscore",
+        n_draws=10,
+        seed=0,
+        population_vintage=2023,
+    )
+    assert w.weights == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("notebook", "values", "message"),
+    [
+        (
+            INV,
+            dict(territory="marseile", start_year=2014, end_year=2024),
+            r"territory: unknown territory 'marseile'; valid ids: aix-marseille, bordeaux",
+        ),
+        (
+            INV,
+            dict(territory="aix-marseille", start_year=2020, end_year=2014),
+            r"start_year 2020 is after end_year 2014; give start_year <= end_year",
+        ),
+        (
+            INV,
+            dict(territory="aix-marseille", start_year="2014", end_year=2024),
+            r"start_year: expected a year \(integer\), got '2014' \(str\)",
+        ),
+        (
+            INV,
+            dict(territory="aix-marseille", start_year=True, end_year=2024),
+            r"start_year: expected a year",
+        ),
+        (
+            INV,
+            dict(territory="aix-marseille", start_year=1850, end_year=2024),
+            r"start_year: 1850 is outside the allowed range 1990-2100",
+        ),
+        (
+            INV,
+            dict(territory="aix-marseille", start_year=2014, end_year=2024, colour="red"),
+            r"unknown parameter\(s\) colour; declared: territory, start_year, end_year",
+        ),
+        (INV, dict(territory="aix-marseille", start_year=2014), r"missing parameter\(s\) end_year"),
+        (
+            "10-territory-report",
+            dict(territory="france"),
+            r"territory: unknown territory 'france'; valid ids: aix-marseille, .*toulouse$",
+        ),
+        (
+            "04-ecosystem-index",
+            dict(
+                weights=[1, 1, 1],
+                normalisation="minmax",
+                n_draws=10,
+                seed=0,
+                population_vintage=2023,
+            ),
+            r"weights: 3 value\(s\) given, expected 2, one per indicator: startups_per_100k, population_growth",
+        ),
+        (
+            "04-ecosystem-index",
+            dict(
+                weights=[0, 0], normalisation="minmax", n_draws=10, seed=0, population_vintage=2023
+            ),
+            r"weights must be >= 0 and sum to a positive value",
+        ),
+        (
+            "04-ecosystem-index",
+            dict(weights=[1, 1], normalisation="rank", n_draws=10, seed=0, population_vintage=2023),
+            r"normalisation: 'rank' is not allowed; choose one of 'minmax', 'zscore'",
+        ),
+        (
+            "04-ecosystem-index",
+            dict(
+                weights=[1, 1], normalisation="minmax", n_draws=0, seed=0, population_vintage=2023
+            ),
+            r"n_draws: 0 is outside the allowed range 1-1000000",
+        ),
+        (
+            "03-startup-density",
+            dict(
+                reference_year=2024,
+                population_vintage=2020,
+                startups_source="declared",
+                sirene_path=None,
+            ),
+            r"population_vintage: 2020 is not allowed; choose one of 2016, 2023",
+        ),
+        (
+            "03-startup-density",
+            dict(
+                reference_year=2024,
+                population_vintage=2023,
+                startups_source="sirene",
+                sirene_path=None,
+            ),
+            r"sirene_path: required when startups_source is 'sirene'",
+        ),
+        (
+            "03-startup-density",
+            dict(
+                reference_year=2024,
+                population_vintage=2023,
+                startups_source="sirene",
+                sirene_path="nope.parquet",
+            ),
+            r"sirene_path: .*nope.parquet does not exist",
+        ),
+        ("99-unknown", {}, r"notebook '99-unknown' is unknown; known: 01-data-catalogue"),
+    ],
+    ids=[
+        "unknown-territory",
+        "inverted-years",
+        "year-as-string",
+        "year-as-bool",
+        "year-out-of-range",
+        "unknown-parameter",
+        "missing-parameter",
+        "report-needs-a-capital",
+        "weights-length",
+        "weights-zero",
+        "bad-normalisation",
+        "n-draws",
+        "bad-vintage",
+        "sirene-without-path",
+        "sirene-path-missing",
+        "unknown-notebook",
+    ],
+)
+def test_bad_parameters(notebook, values, message):
+    with pytest.raises(ParameterError, match=message):
+        params.validate(notebook, **values)
