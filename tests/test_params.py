@@ -21,7 +21,7 @@ def test_valid_parameters_come_back_typed():
         seed=0,
         population_vintage=2023,
     )
-    assert w.weights == (1.0, 2.0)
+    assert w.weights == {"startups_per_100k": 1.0, "population_growth": 2.0}
 
 
 @pytest.mark.parametrize(

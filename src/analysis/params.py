@@ -17,10 +17,11 @@ from typing import Any
 
 from analysis import config, territories
 from analysis.errors import ParameterError
+from analysis.index import NORMALISATIONS
 
 YEAR_MIN, YEAR_MAX = 1990, 2100
+#: The composite index's indicators, in the order of the `weights` parameter (see ecosystem.py).
 INDEX_INDICATORS: tuple[str, ...] = ("startups_per_100k", "population_growth")
-NORMALISATIONS = ("minmax", "zscore")
 STARTUP_SOURCES = ("declared", "sirene")
 
 
@@ -117,7 +118,7 @@ def _check(name: str, value: Any, spec: Spec) -> Any:
             raise ParameterError(
                 f"{name}: weights must be >= 0 and sum to a positive value; got {list(value)}"
             )
-        return tuple(float(w) for w in value)
+        return dict(zip(INDEX_INDICATORS, (float(w) for w in value), strict=True))
     if spec.kind == "path":
         if not isinstance(value, str | Path):
             raise ParameterError(
