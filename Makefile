@@ -8,8 +8,9 @@ STAMP := $(VENV)/.installed
 # Kernels registered in the venv come first, so papermill and nbval run `python3` from .venv.
 export JUPYTER_PREFER_ENV_PATH := 1
 export JUPYTER_PLATFORM_DIRS := 1
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Headless runs render with Agg; `make lab` keeps Jupyter's inline backend.
+HEADLESS := MPLBACKEND=Agg
 
 .PHONY: help venv report test lab data notebooks bench lint format lock clean
 
@@ -37,10 +38,13 @@ report: $(STAMP)
 	$(BIN)/analysis indicators --territory all --format table
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(HEADLESS) $(BIN)/python -m pytest
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+notebooks: $(STAMP)
+	$(HEADLESS) $(BIN)/analysis notebooks
 
 data: $(STAMP)
 	$(BIN)/analysis data build --fetch

@@ -200,6 +200,7 @@ def verify(data_dir: Path | None = None) -> Report:
             report.files += 1
             _check_raw_file(path, report)
         for meta_path in orphans:
+            report.files += 1  # described by its sidecar, downloaded on demand
             _check_orphan(meta_path, report)
     _check_derived(base, report)
     if not report.problems:
@@ -280,3 +281,30 @@ def catalogue_markdown(df: pd.DataFrame) -> str:
         for r in df.itertuples(index=False)
     ]
     return "\n".join(head + body) + "\n"
+
+
+def checksums(data_dir: Path | None = None) -> pd.DataFrame:
+    """Every raw file of the catalogue: its recorded sha256 and whether the file matches it.
+
+    ``on_demand`` files (tarballs fetched by ``make data``) are ``verified`` once downloaded
+    and ``not downloaded`` before; the committed files are always present.
+    """
+    rows = []
+    for folder in source_dirs(data_dir):
+        for meta_path in sorted(folder.glob(f"*{datasets.SIDECAR_SUFFIX}")):
+            target = meta_path.with_name(meta_path.name.removesuffix(datasets.SIDECAR_SUFFIX))
+            meta = datasets.read_sidecar(target)
+            if not target.is_file():
+                status = "not downloaded" if meta.get("fetch") else "MISSING"
+            else:
+                status = "verified" if sha256_file(target) == meta["sha256"] else "MISMATCH"
+            rows.append(
+                {
+                    "source_id": folder.name,
+                    "file": target.name,
+                    "sha256": meta["sha256"],
+                    "on_demand": bool(meta.get("fetch")),
+                    "status": status,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -93,6 +93,16 @@ def cmd_indicators(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from analysis import execute
+
+    paths = args.paths or execute.committed_notebooks()
+    for path in paths:
+        print(f"executing {path}", flush=True)
+        execute.execute_in_place(path, timeout=args.timeout)
+    return 0
+
+
 def _vintage(text: str) -> int:
     try:
         year = int(text)
@@ -144,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"census year of the population denominator (default {config.DEFAULT_POPULATION_VINTAGE})",
     )
     ind.set_defaults(func=cmd_indicators)
+
+    nbs = sub.add_parser("notebooks", help="re-execute the committed notebooks in place")
+    nbs.add_argument(
+        "paths", nargs="*", type=Path, help="notebooks (default: notebooks/NN-*.ipynb)"
+    )
+    nbs.add_argument("--timeout", type=int, default=600, help="per-cell timeout, seconds")
+    nbs.set_defaults(func=cmd_notebooks)
     return p
 
 

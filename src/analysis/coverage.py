@@ -80,3 +80,17 @@ def by_family(facts: pd.DataFrame) -> pd.DataFrame:
         )
     )
     return out.reset_index().sort_values("family").reset_index(drop=True)
+
+
+def disagreements(facts: pd.DataFrame) -> pd.DataFrame:
+    """Every (territory, indicator, year) for which cited sources give different values."""
+    g = facts.groupby(["territory_id", "indicator", "year"])
+    n = g["value"].transform("nunique")
+    d = facts[n > 1]
+    if d.empty:
+        return pd.DataFrame(columns=["territory_id", "indicator", "year", "values", "source_ids"])
+    out = d.groupby(["territory_id", "indicator", "year"]).agg(
+        values=("value", lambda v: "; ".join(f"{x:g}" for x in sorted(set(v)))),
+        source_ids=("source_id", lambda s: ";".join(sorted(set(s)))),
+    )
+    return out.reset_index()

@@ -16,6 +16,18 @@ from analysis.errors import ParameterError
 from analysis.metrics import join_sources
 
 MAX_ROWS = 80
+#: Machine-readable copy of a table or notice in the notebook's outputs, for tests and tools
+#: that read executed notebooks (values as JSON, floats to 12 significant digits).
+TABLE_MIME = "application/vnd.analysis.table+json"
+NOTICE_MIME = "application/vnd.analysis.notice+json"
+
+
+def _json_value(x: object) -> object:
+    if isinstance(x, float):
+        return None if x != x else float(f"{x:.12g}")
+    if hasattr(x, "item"):  # numpy scalars
+        return _json_value(x.item())
+    return x
 
 
 def _fmt(x: object) -> str:
@@ -57,6 +69,18 @@ class Table:
         )
         return f"<div>{body}{foot}</div>"
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            TABLE_MIME: {
+                "columns": [str(c) for c in self.df.columns],
+                "data": [[_json_value(v) for v in row] for row in self.df.itertuples(index=False)],
+                "sources": self.sources.split(";"),
+                "note": self.note,
+            },
+        }
+
     def __repr__(self) -> str:
         with pd.option_context(
             "display.width", 160, "display.max_columns", 30, "display.max_colwidth", 60
@@ -93,8 +117,12 @@ class Notice:
             f"{html.escape(self.text)}</p>"
         )
 
-    def _repr_markdown_(self) -> str:  # pragma: no cover - Jupyter front-ends use html first
-        return f"> {self.text}"
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {
+            "text/plain": repr(self),
+            "text/html": self._repr_html_(),
+            NOTICE_MIME: {"text": self.text},
+        }
 
     def __repr__(self) -> str:
         return f"Note: {self.text}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -27,7 +28,7 @@ STARTUP_SOURCES = ("declared", "sirene")
 
 @dataclass(frozen=True)
 class Spec:
-    kind: str  # territory | capital | year | int | choice | weights | path | bool
+    kind: str  # territory | capital | year | int | choice | weights | path | date
     choices: tuple[Any, ...] = ()
     lo: int | None = None
     hi: int | None = None
@@ -46,6 +47,8 @@ NOTEBOOKS: dict[str, dict[str, Spec]] = {
         "population_vintage": Spec("choice", choices=config.POPULATION_VINTAGES),
         "startups_source": Spec("choice", choices=STARTUP_SOURCES),
         "sirene_path": Spec("path", optional=True),
+        "as_of": Spec("date"),
+        "young_years": Spec("int", lo=0, hi=100),
     },
     "04-ecosystem-index": {
         "weights": Spec("weights"),
@@ -81,8 +84,12 @@ def _type_name(v: object) -> str:
     return type(v).__name__
 
 
+def _bad_date(name: str, value: Any) -> None:
+    raise ParameterError(f"{name}: expected a date 'YYYY-MM-DD', got {value!r}")
+
+
 def _check(name: str, value: Any, spec: Spec) -> Any:
-    if value is None and spec.optional:
+    if spec.optional and (value is None or value == ""):
         return None
     if spec.kind in ("territory", "capital"):
         return territories.check_territory(
@@ -119,6 +126,15 @@ def _check(name: str, value: Any, spec: Spec) -> Any:
                 f"{name}: weights must be >= 0 and sum to a positive value; got {list(value)}"
             )
         return dict(zip(INDEX_INDICATORS, (float(w) for w in value), strict=True))
+    if spec.kind == "date":
+        try:
+            return (
+                date.fromisoformat(value).isoformat()
+                if isinstance(value, str) and len(value) == 10
+                else _bad_date(name, value)
+            )
+        except ValueError:
+            return _bad_date(name, value)
     if spec.kind == "path":
         if not isinstance(value, str | Path):
             raise ParameterError(

@@ -1,0 +1,360 @@
+"""Notebook sections: each function returns something to display — a figure, a table with
+its sources, or a :class:`~analysis.display.Notice` saying plainly that the data is missing.
+
+This keeps the notebooks to short calls that run for every territory: a section without
+data says so instead of breaking the run.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis import datasets, density, display, investment, metrics, models, plots, territories
+from analysis.display import Notice, Table
+from analysis.errors import InsufficientDataError
+from analysis.plots import CaptionedFigure
+
+Shown = CaptionedFigure | Table | Notice
+
+
+def _label(indicator: str) -> str:
+    return investment.SERIES_LABELS.get(indicator, indicator.replace("_", " "))
+
+
+# ----------------------------------------------------------------------------- series
+
+
+def series_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
+    """The cited series of a territory, one column per indicator (– = no cited figure)."""
+    if series.empty:
+        return Notice(
+            f"No cited investment series for {territory} in {years[0]}-{years[1]}. Provence "
+            "Promotion's series cover Aix-Marseille only; Business France covers France and "
+            "the regions; EY gives a few metropoles."
+        )
+    wide = investment.wide(series).reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    return display.table(wide, sources=series["source_ids"])
+
+
+def gaps_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
+    gaps = investment.missing_series(series, territory, years)
+    note = "Gaps are reported, never filled: growth and shares are computed only on cited years."
+    return display.table(
+        gaps, sources=series["source_ids"] if len(series) else "this package's catalogue", note=note
+    )
+
+
+def one_series(series: pd.DataFrame, indicator: str) -> pd.DataFrame:
+    return series[series["indicator"] == indicator]
+
+
+def trend(
+    series: pd.DataFrame, indicator: str, horizon: int = 2, seed: int = 0
+) -> models.TrendResult | Notice:
+    """Fit a count trend (Poisson, or NB2 if overdispersed) to one cited series."""
+    s = one_series(series, indicator)
+    if s.empty:
+        return Notice(f"No cited figure for '{_label(indicator)}': no trend can be fitted.")
+    try:
+        return models.fit_trend(s, horizon=horizon, seed=seed)
+    except InsufficientDataError as e:
+        return Notice(f"{_label(indicator)}: {e}")
+
+
+def trend_figure(series: pd.DataFrame, indicator: str, fit: models.TrendResult | Notice) -> Shown:
+    """The series with its fitted trend, 95 % band and projection (dashed)."""
+    s = one_series(series, indicator)
+    if s.empty:
+        return Notice(f"No cited figure for '{_label(indicator)}'.")
+    if isinstance(fit, Notice):
+        return plots.time_series(s, title=_label(indicator), note=fit.text)
+    band = pd.concat(
+        [
+            fit.fitted.assign(mean=fit.fitted["fitted"]).assign(
+                ci_low=float("nan"), ci_high=float("nan")
+            )[["year", "mean", "ci_low", "ci_high"]],
+            fit.projection[["year", "mean", "ci_low", "ci_high"]],
+        ],
+        ignore_index=True,
+    )
+    band = band.dropna(subset=["ci_low"]) if band["ci_low"].notna().any() else band
+    growth = fit.estimates.set_index("term").loc["growth_rate"]
+    note = (
+        f"{fit.model.replace('_', ' ')} trend: {growth['estimate']:+.1f} % a year "
+        f"(95 % CI {growth['ci_low']:+.1f} to {growth['ci_high']:+.1f}); band = 95 % CI of the "
+        "projected mean."
+    )
+    return plots.time_series(
+        s,
+        ci=fit.projection[["year", "mean", "ci_low", "ci_high"]],
+        title=_label(indicator),
+        note=note,
+        ci_label="projection, 95 % CI",
+    )
+
+
+def trend_table(fit: models.TrendResult | Notice) -> Shown:
+    """Growth rate with its 95 % interval, then the projected counts with their confidence
+    interval (of the expected count) and prediction interval (of the count itself)."""
+    if isinstance(fit, Notice):
+        return fit
+    g = fit.estimates.set_index("term").loc["growth_rate"]
+    rows = [
+        {
+            "quantity": "growth rate, % per year",
+            "year": "",
+            "estimate": g["estimate"],
+            "ci_low": g["ci_low"],
+            "ci_high": g["ci_high"],
+            "pi_low": float("nan"),
+            "pi_high": float("nan"),
+        }
+    ]
+    rows += [
+        {
+            "quantity": "projected count",
+            "year": str(int(r.year)),
+            "estimate": r.mean,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "pi_low": r.pi_low,
+            "pi_high": r.pi_high,
+        }
+        for r in fit.projection.itertuples(index=False)
+    ]
+    od = fit.overdispersion
+    note = (
+        f"Model: {fit.model.replace('_', ' ')}. Overdispersion test (Cameron-Trivedi 1990): "
+        f"statistic {od['statistic']:.2f}, p = {od['p_value']:.3f}; Pearson chi2/df = "
+        f"{od['pearson_chi2_df']:.2f}. ci = 95 % interval of the expected count; pi = 95 % "
+        "prediction interval of the count."
+    )
+    return display.table(
+        pd.DataFrame(rows).round(2), sources=fit.estimates["source_ids"], note=note
+    )
+
+
+def ratio_figure(series: pd.DataFrame) -> Shown:
+    try:
+        jpp = investment.jobs_per_project(series)
+    except InsufficientDataError as e:
+        return Notice(f"Jobs per project: {e}.")
+    return plots.time_series(
+        jpp,
+        title="Jobs created per implantation project",
+        note="Years without both figures are gaps, not zeros.",
+    )
+
+
+def shares_figure(series: pd.DataFrame) -> Shown:
+    keep = [
+        "foreign_share_of_implantations",
+        "foreign_share_of_jobs",
+        "digital_share_of_implantations",
+    ]
+    s = series[series["indicator"].isin(keep)]
+    if s.empty:
+        return Notice("No cited foreign or digital shares for this territory.")
+    return plots.shares(
+        s,
+        by="year",
+        labels={k: _label(k) for k in keep},
+        title="Foreign and digital shares, as published",
+    )
+
+
+def region_shares(territory: str, years: tuple[int, int]) -> tuple[Shown, Shown]:
+    sh = investment.shares_of_region_and_france(territory, years)
+    if sh.empty:
+        n = Notice(
+            f"No share of the region or of France can be computed for {territory} within one counter."
+        )
+        return n, n
+    fig = plots.shares(
+        sh.assign(territory_id=territory),
+        by="year",
+        title="Shares of the region and of France (each within one counter)",
+    )
+    return display.table(sh.round(2)), fig
+
+
+def conflicts_table(conflicts: pd.DataFrame) -> Shown:
+    if conflicts.empty:
+        return Notice("No two sources disagree on these series.")
+    c = conflicts[["indicator", "year", "value", "source_id", "kept"]]
+    return display.table(
+        c,
+        source_col="source_id",
+        note="Rule: exact before approximate, primary before secondary, the most corroborated value, then the latest publication.",
+    )
+
+
+# ----------------------------------------------------------------------------- density
+
+
+def declared_table(reference_year: int) -> Table:
+    t = density.declared_table()
+    t = t[t["year"] <= reference_year][
+        ["territory_id", "year", "value", "kind", "definition", "source_id"]
+    ]
+    return display.table(
+        t,
+        source_col="source_id",
+        note="WARNING: these counts use different definitions and are not comparable with each other.",
+    )
+
+
+def spread_figure(population_vintage: int) -> CaptionedFigure:
+    sp = density.declared_spread(population_vintage)
+    df = sp.assign(value=sp["high"])
+    return plots.ranked_bars(
+        df,
+        low="low",
+        high="high",
+        title="Start-ups per 100,000 inhabitants: the range across published counts",
+        note="Bar = highest published count; whisker = lowest to highest. The spread is what the definition does, not a confidence interval.",
+        xlabel=f"start-ups per 100,000 inhabitants (population municipale {population_vintage})",
+    )
+
+
+def size_adjusted(
+    counts: pd.DataFrame, population_vintage: int
+) -> models.SizeAdjustedResult | Notice:
+    pop = datasets.load_territory_population(population_vintage)
+    pop = pop[pop["territory_id"].isin(territories.CAPITALE_IDS)]
+    try:
+        return models.fit_size_adjusted(counts, pop)
+    except InsufficientDataError as e:
+        return Notice(f"Size-adjusted model: {e}")
+
+
+def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance[
+        [
+            "territory_id",
+            "year",
+            "observed",
+            "expected",
+            "ratio",
+            "ratio_low",
+            "ratio_high",
+            "rank",
+            "model",
+            "source_ids",
+        ]
+    ]
+    rate = fit.rate[fit.rate["chosen"]].iloc[0]
+    note = (
+        f"Model: {fit.model.replace('_', ' ')}; common rate {rate['estimate']:.1f} per 100,000 "
+        f"(95 % CI {rate['ci_low']:.1f}-{rate['ci_high']:.1f}); LR test of NB2 against Poisson: "
+        f"p = {fit.lr_test['p_value']:.3g}. A ratio interval above 1 means more than the size predicts."
+    )
+    return display.table(perf.round(3), note=note)
+
+
+def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance.drop(columns="year")  # counts of different years: see the table
+    return plots.observed_vs_expected(
+        perf, title="Observed against expected from population (log scales)"
+    )
+
+
+def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance.drop(columns="year").assign(value=fit.performance["ratio"])
+    return plots.ranked_bars(
+        perf,
+        low="ratio_low",
+        high="ratio_high",
+        title="Observed / expected, with 95 % intervals",
+        xlabel="observed / expected (1 = as the size predicts)",
+    )
+
+
+# ----------------------------------------------------------------------------- territory
+
+
+def profile(territory: str) -> Table:
+    """Population by census, core EPCIs and region of one capital."""
+    pop = datasets.load_derived("territory_population")
+    p = pop[pop["territory_id"] == territory][
+        [
+            "census_year",
+            "population_municipale",
+            "n_communes",
+            "epci_names",
+            "epci_sirens",
+            "source_id",
+        ]
+    ]
+    return display.table(p)
+
+
+def labels(territory: str) -> Shown:
+    lab = datasets.load_labels()
+    lab = lab[lab["territory_id"] == territory][
+        ["label_date", "label", "name_in_source", "source_id"]
+    ]
+    if lab.empty:
+        return Notice(f"No French Tech label row maps to {territory}.")
+    return display.table(lab)
+
+
+def peers_figure(values: pd.DataFrame, focal: str, title: str, xlabel: str) -> Shown:
+    if values.empty:
+        return Notice(f"No values to compare for {title.lower()}.")
+    note = (
+        None
+        if focal in set(values["territory_id"])
+        else f"{focal} has no value here (missing, not zero)."
+    )
+    return plots.ranked_bars(values, focal=focal, title=title, xlabel=xlabel, note=note)
+
+
+def facts_of(territory: str) -> Shown:
+    f = datasets.load_facts()
+    f = f[f["territory_id"] == territory][["indicator", "year", "value", "unit", "source_id"]]
+    if f.empty:
+        return Notice(f"No cited figure is about {territory} itself.")
+    return display.table(f, max_rows=200)
+
+
+def growth_peers() -> pd.DataFrame:
+    from analysis import ecosystem
+
+    g = ecosystem.population_growth()
+    return g.assign(year=2023)[["territory_id", "indicator", "year", "value", "unit", "source_ids"]]
+
+
+def declared_peers(reference_year: int, population_vintage: int) -> pd.DataFrame:
+    d, _ = density.declared_density(reference_year, population_vintage)
+    return d.drop(columns="year")  # each capital's latest count; years differ
+
+
+def ranks_with_focal(ranks: pd.DataFrame, focal: str) -> Shown:
+    if focal not in set(ranks["territory_id"]):
+        return Notice(
+            f"{focal} is not ranked by the composite index: it lacks at least one input (nothing is imputed)."
+        )
+    return display.table(ranks[ranks["territory_id"] == focal])
+
+
+def density_of(fit_counts: pd.DataFrame, population_vintage: int) -> pd.DataFrame:
+    return metrics.density(fit_counts, datasets.load_territory_population(population_vintage))
+
+
+def register_section(p, as_of: str, young_years: int) -> Shown:
+    """The register-based measure (SIRENE), or a notice saying why it did not run."""
+    if p.startups_source != "sirene":
+        return Notice(
+            "The register measure was not run: startups_source is 'declared'. Download the "
+            "SIRENE stock with `analysis sirene fetch` and rerun with startups_source='sirene' "
+            "and sirene_path set (see the README)."
+        )
+    return Notice("The register measure is not available in this version.")
