@@ -358,3 +358,23 @@ def register_section(p, as_of: str, young_years: int) -> Shown:
             "and sirene_path set (see the README)."
         )
     return Notice("The register measure is not available in this version.")
+
+
+def populations() -> Table:
+    """The population denominators of the capitals, both census vintages."""
+    pop = datasets.load_derived("territory_population")
+    cols = [
+        "territory_id",
+        "census_year",
+        "population_municipale",
+        "n_communes",
+        "epci_sirens",
+        "source_id",
+    ]
+    return display.table(pop[cols])
+
+
+def index_inputs(inputs: pd.DataFrame, excluded: dict[str, str]) -> Table:
+    """The composite index's inputs, with the capitals left out and why."""
+    left_out = "; ".join(f"{t}: {r}" for t, r in excluded.items()) or "none"
+    return display.table(inputs, note=f"Left out (missing input, not imputed): {left_out}")
