@@ -33,9 +33,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The main job: verify the data, run the default grid (notebooks/runs.yaml), render the site.
 report: $(STAMP)
 	$(BIN)/analysis data verify
-	$(BIN)/analysis indicators --territory all --format table
+	$(HEADLESS) $(BIN)/analysis run
+	$(BIN)/analysis render
+	@echo "open reports/html/index.html"
 
 test: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest

@@ -161,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nbs.add_argument("--timeout", type=int, default=600, help="per-cell timeout, seconds")
     nbs.set_defaults(func=cmd_notebooks)
+
+    from analysis import batch, render
+
+    batch.add_cli(sub)
+    render.add_cli(sub)
     return p
 
 
