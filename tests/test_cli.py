@@ -20,7 +20,16 @@ def test_indicators_csv_for_aix_marseille(capsys):
     df = pd.read_csv(
         io.StringIO(run(capsys, "indicators", "--territory", "aix-marseille", "--format", "csv"))
     )
-    assert list(df.columns) == ["territory_id", "indicator", "year", "value", "unit", "source_ids"]
+    assert list(df.columns) == [
+        "territory_id",
+        "indicator",
+        "year",
+        "value",
+        "unit",
+        "source_ids",
+        "ci_low",
+        "ci_high",
+    ]
     assert set(df["territory_id"]) == {"aix-marseille"}
     assert df["source_ids"].notna().all() and (df["source_ids"].str.len() > 0).all()
     rows = df.set_index(["indicator", "year"])
@@ -41,6 +50,15 @@ def test_indicators_csv_for_aix_marseille(capsys):
     # Provence Promotion implantations: 63 in 2014 (La Tribune) to 71 in 2023 (the agency)
     growth = rows.loc[("implantations_growth_2014_2023", 2023), "value"]
     assert growth == pytest.approx((71 / 63 - 1) * 100, rel=1e-9)
+    # modelled rows carry their interval
+    trend = rows.loc[("implantations_trend_growth", 2023)]
+    assert trend["ci_low"] < trend["value"] < trend["ci_high"]
+    assert rows.loc[("jobs_per_project", 2019), "value"] == pytest.approx(1935 / 80)
+    oe = rows.loc[("startups_declared_observed_to_expected", 2019)]
+    assert oe["ci_low"] < oe["value"] < oe["ci_high"]
+    rank = rows.loc[("ecosystem_index_median_rank", 2023)]
+    assert rank["ci_low"] <= rank["value"] <= rank["ci_high"]
+    assert rows.loc[("ey_projects_share_of_region", 2022), "value"] == pytest.approx(42 / 82 * 100)
 
 
 def test_indicators_vintage_2016_uses_the_2016_population(capsys):

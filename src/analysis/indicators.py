@@ -1,16 +1,52 @@
-"""The headline indicators printed by ``analysis indicators`` (one tidy frame, every row sourced)."""
+"""The headline indicators printed by ``analysis indicators``: one tidy frame, every row
+with its ``source_ids``, and an interval (``ci_low``, ``ci_high``) where one is modelled.
+
+* ``population_municipale`` — census vintage in ``year``;
+* ``startups_declared_per_100k`` — each declared count per 100,000 inhabitants;
+* ``<series>_growth_<a>_<b>``, ``<series>_cagr_<a>_<b>`` — first to last cited year of the
+  agency series (Provence Promotion) and of Business France's decisions;
+* ``<series>_trend_growth`` — modelled growth rate (Poisson / NB2 trend) with its 95 % CI;
+* ``jobs_per_project`` — by year, where jobs and implantations are both cited;
+* the cited foreign and digital shares, and the shares of the region and of France;
+* ``startups_declared_observed_to_expected`` and its ``_rank`` — the size-adjusted model
+  on the latest declared counts, with exact 95 % intervals;
+* ``ecosystem_index_median_rank`` — the composite index with its 90 % rank interval
+  (equal weights, 1,000 draws, seed 20190403).
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from analysis import catalog, config, datasets, metrics, series, territories
+from analysis import (
+    catalog,
+    config,
+    datasets,
+    density,
+    ecosystem,
+    index,
+    investment,
+    metrics,
+    models,
+    series,
+    territories,
+)
 from analysis.errors import InsufficientDataError
 
-#: Provence Promotion series whose growth is a headline (the agency's own yearly counts).
-AGENCY_SERIES = ("implantations", "jobs_created")
+COLUMNS = [*metrics.TIDY, "ci_low", "ci_high"]
+#: Series whose first-to-last growth and modelled trend are headlines.
+GROWTH_SERIES = ("implantations", "jobs_created", "fdi_decisions")
+TREND_SERIES = ("implantations", "fdi_decisions")
+SHARE_SERIES = (
+    "foreign_share_of_implantations",
+    "foreign_share_of_jobs",
+    "digital_share_of_implantations",
+)
+INDEX_DRAWS, INDEX_SEED = 1000, 20190403
 
 
 def population_rows(population: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +85,98 @@ def series_growth(
     )
 
 
+def trend_rows(s: pd.DataFrame) -> pd.DataFrame:
+    """The modelled growth rate of a count series, with its 95 % interval."""
+    fit = models.fit_trend(s, horizon=0)
+    g = fit.estimates.set_index("term").loc["growth_rate"]
+    return pd.DataFrame(
+        [
+            {
+                "territory_id": s["territory_id"].iloc[0],
+                "indicator": f"{s['indicator'].iloc[0]}_trend_growth",
+                "year": int(s["year"].max()),
+                "value": g["estimate"],
+                "unit": f"percent per year ({fit.model.replace('_', ' ')} trend, "
+                f"{int(s['year'].min())}-{int(s['year'].max())})",
+                "source_ids": g["source_ids"],
+                "ci_low": g["ci_low"],
+                "ci_high": g["ci_high"],
+            }
+        ]
+    )
+
+
+def _series_rows(facts, sources, tid: str) -> list[pd.DataFrame]:
+    parts = []
+    for ind in GROWTH_SERIES:
+        try:
+            s, _ = series.pick(facts, sources, tid, ind)
+        except InsufficientDataError:
+            continue
+        if len(s) >= 2:
+            parts.append(series_growth(facts, sources, tid, ind))
+        if ind in TREND_SERIES and len(s) >= 3:
+            parts.append(trend_rows(s))
+    found = []
+    for ind in (*SHARE_SERIES, "implantations", "jobs_created"):
+        try:
+            found.append(series.pick(facts, sources, tid, ind)[0])
+        except InsufficientDataError:
+            continue
+    if found:
+        cited = pd.concat(found, ignore_index=True)
+        parts.append(cited[cited["indicator"].isin(SHARE_SERIES)])
+        with contextlib.suppress(InsufficientDataError):
+            parts.append(investment.jobs_per_project(cited))
+    return parts
+
+
+def size_adjusted_rows(population_vintage: int, data_dir: Path | None) -> pd.DataFrame:
+    """Observed / expected ratio and its rank, on the latest declared counts."""
+    counts, _ = density.latest_declared(9999, data_dir)
+    pop = datasets.load_territory_population(population_vintage, data_dir)
+    fit = models.fit_size_adjusted(counts, pop[pop["territory_id"].isin(territories.CAPITALE_IDS)])
+    perf = fit.performance
+    ratio = pd.DataFrame(
+        {
+            "territory_id": perf["territory_id"],
+            "indicator": "startups_declared_observed_to_expected",
+            "year": perf["year"],
+            "value": perf["ratio"],
+            "unit": f"ratio ({fit.model.replace('_', ' ')}, population municipale {population_vintage})",
+            "source_ids": perf["source_ids"],
+            "ci_low": perf["ratio_low"],
+            "ci_high": perf["ratio_high"],
+        }
+    )
+    rank = ratio.assign(
+        indicator="startups_declared_observed_to_expected_rank",
+        value=perf["rank"].astype(float).to_numpy(),
+        unit=f"rank among {len(perf)} capitals (1 = most above expected)",
+        ci_low=np.nan,
+        ci_high=np.nan,
+    )
+    return pd.concat([ratio, rank], ignore_index=True)
+
+
+def index_rows(population_vintage: int, data_dir: Path | None) -> pd.DataFrame:
+    """Composite index median rank with its 90 % rank interval (equal weights)."""
+    inputs, _ = ecosystem.index_inputs(9999, population_vintage, data_dir=data_dir)
+    r = index.monte_carlo(inputs, n_draws=INDEX_DRAWS, seed=INDEX_SEED, sensitivity=False).ranks
+    return pd.DataFrame(
+        {
+            "territory_id": r["territory_id"],
+            "indicator": "ecosystem_index_median_rank",
+            "year": population_vintage,
+            "value": r["median_rank"].astype(float),
+            "unit": f"rank among {len(r)} capitals (90 % rank interval)",
+            "source_ids": r["source_ids"],
+            "ci_low": r["rank_low"].astype(float),
+            "ci_high": r["rank_high"].astype(float),
+        }
+    )
+
+
 def headline(
     territory: str | None = None,
     population_vintage: int | None = None,
@@ -63,11 +191,15 @@ def headline(
     facts = datasets.load_facts(data_dir)
     sources = catalog.catalogue(data_dir)
     population = datasets.load_territory_population(vintage, data_dir)
+    wanted = [territory] if territory else list(territories.valid_territory_ids())
     parts = [population_rows(population), declared_density(facts, population)]
-    for tid, ind in sorted(set(zip(facts["territory_id"], facts["indicator"], strict=True))):
-        if ind in AGENCY_SERIES:
-            parts.append(series_growth(facts, sources, tid, ind))
-    out = pd.concat(parts, ignore_index=True)
+    for tid in wanted:
+        parts += _series_rows(facts, sources, tid)
+        if territories.territory_kind(tid) != "country":
+            parts.append(investment.shares_of_region_and_france(tid, (1990, 2100), data_dir))
+    parts += [size_adjusted_rows(vintage, data_dir), index_rows(vintage, data_dir)]
+    out = pd.concat([p.reindex(columns=COLUMNS) for p in parts if len(p)], ignore_index=True)
+    out = out.drop_duplicates(subset=["territory_id", "indicator", "year", "source_ids"])
     if territory is not None:
         out = out[out["territory_id"] == territory]
     out = out.sort_values(["territory_id", "indicator", "year", "source_ids"])
