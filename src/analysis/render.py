@@ -69,6 +69,7 @@ _PAGE_TEMPLATE_SOURCE = r"""
 {%- if resources.analysis_mermaid -%}{{ super() }}{%- endif -%}
 {%- endblock html_head_js_mermaidjs -%}
 {%- block extra_css -%}
+<link rel="icon" href="data:,">
 <style type="text/css">
 .analysis-run { max-width: 1100px; margin: 1em auto 0; padding: 0.6em 1em;
   font-family: var(--jp-ui-font-family, sans-serif); font-size: 0.9em;
@@ -89,6 +90,7 @@ _INDEX_TEMPLATE = """<!DOCTYPE html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="icon" href="data:,">
 <title>{{ title }}</title>
 <style>
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2em auto;
