@@ -53,6 +53,11 @@ data: $(STAMP)
 	$(BIN)/analysis data build --fetch
 	$(BIN)/analysis data list --markdown --out data/README.md
 
+# Benchmarks (minutes; results and the machine are recorded in benchmarks/README.md).
+bench: $(STAMP)
+	$(HEADLESS) $(BIN)/python benchmarks/sirene_bench.py
+	$(HEADLESS) $(BIN)/python benchmarks/batch_bench.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/ruff format --check src tests benchmarks notebooks

@@ -162,10 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     nbs.add_argument("--timeout", type=int, default=600, help="per-cell timeout, seconds")
     nbs.set_defaults(func=cmd_notebooks)
 
-    from analysis import batch, render
+    from analysis import batch, render, sirene
 
     batch.add_cli(sub)
     render.add_cli(sub)
+    sirene.add_cli(sub)
     return p
 
 
