@@ -273,3 +273,35 @@ def test_execute_in_place_keeps_the_notebook_on_failure(tmp_path):
     with pytest.raises(Exception, match="a cell failed; the committed notebook is unchanged"):
         execute.execute_in_place(bad, timeout=60)
     assert bad.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_density_notebook_runs_on_the_register(tmp_path):
+    """startups_source="sirene" on a generated register (SYNTHETIC-TEST-DATA, labelled so):
+    the notebook's register counts equal the generator's own truth, per capital."""
+    from analysis import sirene_testdata
+
+    stock = sirene_testdata.generate_stock(tmp_path / "stock", 20_000, seed=3, formats=("parquet",))
+    path = next((tmp_path / "stock").glob("*.parquet"))
+    assert "SYNTHETIC-TEST-DATA" in path.name
+    nb = run(
+        tmp_path,
+        "03-startup-density",
+        startups_source="sirene",
+        sirene_path=str(path),
+        as_of="2026-06-30",
+        young_years=5,
+    )
+    rec = recorded(nb, "register")
+    assert rec["note"].startswith("SYNTHETIC TEST DATA, NOT RESULTS")
+    got = {r["territory_id"]: r["register_startups"] for r in rows(rec)}
+    truth = stock.expected(as_of=sirene_testdata.FILE_DATE, young_years=5).by_code
+    communes = datasets.load_derived("communes").query("census_year == 2023")
+    to_territory = dict(zip(communes["commune_code"], communes["territory_id"], strict=True))
+    expected = (
+        truth.assign(t=truth["code"].map(to_territory))
+        .dropna(subset=["t"])
+        .groupby("t")["startups"]
+        .sum()
+    )
+    assert got == {t: float(n) for t, n in expected.items()}

@@ -219,8 +219,10 @@ def spread_figure(population_vintage: int) -> CaptionedFigure:
 
 
 def size_adjusted(
-    counts: pd.DataFrame, population_vintage: int
+    counts: pd.DataFrame | Notice, population_vintage: int
 ) -> models.SizeAdjustedResult | Notice:
+    if isinstance(counts, Notice):
+        return counts
     pop = datasets.load_territory_population(population_vintage)
     pop = pop[pop["territory_id"].isin(territories.CAPITALE_IDS)]
     try:
@@ -349,15 +351,67 @@ def density_of(fit_counts: pd.DataFrame, population_vintage: int) -> pd.DataFram
     return metrics.density(fit_counts, datasets.load_territory_population(population_vintage))
 
 
-def register_section(p, as_of: str, young_years: int) -> Shown:
-    """The register-based measure (SIRENE), or a notice saying why it did not run."""
+SYNTHETIC_LABEL = "SYNTHETIC-TEST-DATA"
+
+
+def register_counts(p, as_of: str, young_years: int) -> pd.DataFrame | Notice:
+    """Register start-ups per capital (SIRENE, :func:`analysis.sirene.aggregate`), tidy.
+
+    Returns a notice when the register was not asked for. A file generated for tests
+    (``SYNTHETIC-TEST-DATA`` in its name) is labelled as such in every table built from it.
+    """
     if p.startups_source != "sirene":
         return Notice(
             "The register measure was not run: startups_source is 'declared'. Download the "
             "SIRENE stock with `analysis sirene fetch` and rerun with startups_source='sirene' "
             "and sirene_path set (see the README)."
         )
-    return Notice("The register measure is not available in this version.")
+    from analysis import sirene
+
+    result = sirene.aggregate(
+        p.sirene_path,
+        as_of=as_of,
+        young_years=young_years,
+        level="territory",
+        population_vintage=p.population_vintage,
+        progress=False,
+    )
+    source = f"sirene-stock:{p.sirene_path.name}"
+    counts = density.register_counts(result.table, as_of, source)
+    counts.attrs["synthetic"] = SYNTHETIC_LABEL in p.sirene_path.name
+    counts.attrs["report"] = result.report
+    return counts
+
+
+def register_table(
+    counts: pd.DataFrame | Notice, reference_year: int, population_vintage: int
+) -> Shown:
+    """Register start-ups per 100,000 set against each capital's latest declared count."""
+    if isinstance(counts, Notice):
+        return counts
+    pop = datasets.load_territory_population(population_vintage)
+    reg = metrics.density(counts, pop)
+    declared, _ = density.declared_density(reference_year, population_vintage)
+    d = declared.set_index("territory_id")["value"]
+    table = pd.DataFrame(
+        {
+            "territory_id": reg["territory_id"],
+            "register_startups": counts["value"].to_numpy(),
+            "register_per_100k": reg["value"].round(2),
+            "declared_per_100k": reg["territory_id"].map(d).round(2),
+        }
+    )
+    table["declared_to_register"] = (table["declared_per_100k"] / table["register_per_100k"]).round(
+        2
+    )
+    table["source_ids"] = [
+        metrics.join_sources(a, declared.set_index("territory_id")["source_ids"].get(t, ""))
+        for a, t in zip(reg["source_ids"], reg["territory_id"], strict=True)
+    ]
+    note = "Register: active ICT establishments created in the window (SIRENE). Declared: see above; – = no declared count."
+    if counts.attrs.get("synthetic"):
+        note = "SYNTHETIC TEST DATA, NOT RESULTS: the register file is generated for tests. " + note
+    return display.table(table, note=note)
 
 
 def populations() -> Table:
