@@ -32,6 +32,7 @@ from analysis import (
     investment,
     metrics,
     models,
+    params,
     series,
     territories,
 )
@@ -133,7 +134,7 @@ def _series_rows(facts, sources, tid: str) -> list[pd.DataFrame]:
 
 def size_adjusted_rows(population_vintage: int, data_dir: Path | None) -> pd.DataFrame:
     """Observed / expected ratio and its rank, on the latest declared counts."""
-    counts, _ = density.latest_declared(9999, data_dir)
+    counts, _ = density.latest_declared(params.YEAR_MAX, data_dir)
     pop = datasets.load_territory_population(population_vintage, data_dir)
     fit = models.fit_size_adjusted(counts, pop[pop["territory_id"].isin(territories.CAPITALE_IDS)])
     perf = fit.performance
@@ -161,7 +162,7 @@ def size_adjusted_rows(population_vintage: int, data_dir: Path | None) -> pd.Dat
 
 def index_rows(population_vintage: int, data_dir: Path | None) -> pd.DataFrame:
     """Composite index median rank with its 90 % rank interval (equal weights)."""
-    inputs, _ = ecosystem.index_inputs(9999, population_vintage, data_dir=data_dir)
+    inputs, _ = ecosystem.index_inputs(params.YEAR_MAX, population_vintage, data_dir=data_dir)
     r = index.monte_carlo(inputs, n_draws=INDEX_DRAWS, seed=INDEX_SEED, sensitivity=False).ranks
     return pd.DataFrame(
         {

@@ -63,22 +63,12 @@ def trend(
 
 
 def trend_figure(series: pd.DataFrame, indicator: str, fit: models.TrendResult | Notice) -> Shown:
-    """The series with its fitted trend, 95 % band and projection (dashed)."""
+    """The series, and its fitted trend projected (dashed) with the 95 % band of the mean."""
     s = one_series(series, indicator)
     if s.empty:
         return Notice(f"No cited figure for '{_label(indicator)}'.")
     if isinstance(fit, Notice):
         return plots.time_series(s, title=_label(indicator), note=fit.text)
-    band = pd.concat(
-        [
-            fit.fitted.assign(mean=fit.fitted["fitted"]).assign(
-                ci_low=float("nan"), ci_high=float("nan")
-            )[["year", "mean", "ci_low", "ci_high"]],
-            fit.projection[["year", "mean", "ci_low", "ci_high"]],
-        ],
-        ignore_index=True,
-    )
-    band = band.dropna(subset=["ci_low"]) if band["ci_low"].notna().any() else band
     growth = fit.estimates.set_index("term").loc["growth_rate"]
     note = (
         f"{fit.model.replace('_', ' ')} trend: {growth['estimate']:+.1f} % a year "
