@@ -36,8 +36,8 @@ venv: $(STAMP)
 # The main job: verify the data, run the default grid (notebooks/runs.yaml), render the site.
 report: $(STAMP)
 	$(BIN)/analysis data verify
-	$(HEADLESS) $(BIN)/analysis run
-	$(BIN)/analysis render
+	@# the site is rendered even when a run failed (the index shows it), then make fails
+	$(HEADLESS) $(BIN)/analysis run; status=$$?; $(BIN)/analysis render && exit $$status
 	@echo "open reports/html/index.html"
 
 test: $(STAMP)
