@@ -14,6 +14,7 @@ key describes a file that is downloaded on demand rather than committed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -209,9 +210,17 @@ def verify(data_dir: Path | None = None) -> Report:
 
 
 def catalogue(data_dir: Path | None = None) -> pd.DataFrame:
-    """One row per source: id, title, publisher, dates, licence, url, files and rows."""
+    """One row per source: id, title, publisher, dates, licence, url, files and rows.
+
+    Read once per data folder and process (sidecars are immutable inputs); a copy is returned.
+    """
+    return _catalogue_cached(str(_base(data_dir))).copy()
+
+
+@lru_cache(maxsize=8)
+def _catalogue_cached(data_dir: str) -> pd.DataFrame:
     rows = []
-    for folder in source_dirs(data_dir):
+    for folder in source_dirs(Path(data_dir)):
         metas = []
         for meta_path in sorted(folder.glob(f"*{datasets.SIDECAR_SUFFIX}")):
             target = meta_path.with_name(meta_path.name.removesuffix(datasets.SIDECAR_SUFFIX))
