@@ -8,7 +8,7 @@
     executed by `run_grid` with 2 workers in a fresh process, as `analysis run` does,
     against a plain sequential loop of `papermill.execute_notebook` calls in this process
     (papermill already imported: the loop pays no start-up cost). Goal: >= 1.7x on 2 cores.
-    The batch kills each kernel once its notebook has run (batch.KERNEL_SHUTDOWN), where
+    The batch kills each kernel once its notebook has run (worker.KERNEL_SHUTDOWN), where
     papermill asks it to shut down and waits (about 1 s): the loop is also timed with its
     kernels killed, to show the part of the speedup that parallelism alone gives. For
     reference, the loop of `papermill` command-line calls that a shell script would make.
@@ -44,7 +44,7 @@ from pathlib import Path
 
 import nbformat
 
-from analysis import batch
+from analysis.runs import worker
 
 SMALL_NOTEBOOK_CELLS = [
     ("markdown", "# Small notebook\n\nOne import cell, one tiny computation.", []),
@@ -134,12 +134,12 @@ def floor(n: int, kill: bool = True) -> None:
             kc.stop_channels()
 
 
-def batch_run(grid: Path, out: Path, workers: int, shutdown: str = batch.KERNEL_SHUTDOWN) -> None:
+def batch_run(grid: Path, out: Path, workers: int, shutdown: str = worker.KERNEL_SHUTDOWN) -> None:
     """`run_grid` in a fresh Python process, as `analysis run` runs it: every fixed cost
     (interpreter, imports, the fork server and its papermill import) is paid each time."""
     shutil.rmtree(out, ignore_errors=True)
     code = (
-        "import sys; from analysis import batch; "
+        "import sys; from analysis.runs import batch; "
         f"r = batch.run_grid({str(grid)!r}, workers={workers}, out_dir={str(out)!r}, "
         f"progress=False, kernel_shutdown={shutdown!r}); sys.exit(r.exit_code)"
     )
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cli-loop", action="store_true", help="also time the papermill CLI loop")
     ap.add_argument("--json", type=Path, help="also write the results to this file")
     args = ap.parse_args(argv)
-    os.environ.update(batch.KERNEL_ENV)  # the kernels' environment, for every variant
+    os.environ.update(worker.KERNEL_ENV)  # the kernels' environment, for every variant
     n = args.runs
 
     tmp = Path(tempfile.mkdtemp(prefix="batch-bench-"))

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/sirene_bench.py [--rows 10000000] [--tmp DIR] [--repeat 3]
 
-Generates SYNTHETIC-TEST-DATA (analysis.sirene_testdata, full 54-column header) into a
+Generates SYNTHETIC-TEST-DATA (analysis.data.register.testdata, full 54-column header) into a
 temporary folder, then measures, each in a fresh subprocess (wall time, and peak RSS from
 os.wait4's rusage of that very child):
 
@@ -13,7 +13,7 @@ os.wait4's rusage of that very child):
 4. the naive baseline: pandas ``read_csv`` of the whole file, then filter and group
    (goal: the CSV path >= 10x faster and >= 10x less peak memory).
 
-The pipeline runs as ``python -m analysis.sirene sirene aggregate ...``, the same handler that
+The pipeline runs as ``python -m analysis sirene aggregate ...``, the same handler that
 ``analysis sirene aggregate`` calls. Its counts are checked against the generator's truth.
 The multi-GB temporary files are removed at the end, whatever happens.
 """
@@ -37,8 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from analysis import sirene  # noqa: E402
-from analysis import sirene_testdata as td  # noqa: E402
+from analysis.core.ict_sector import ICT_NAF_CODES  # noqa: E402
+from analysis.data.register import testdata as td  # noqa: E402
 
 AS_OF = "2026-06-30"
 YOUNG = 5
@@ -212,11 +212,11 @@ def main() -> int:
                 pass
 
         r = results["measure"] = {}
-        agg = [py, "-m", "analysis.sirene", "sirene", "aggregate"]
+        agg = [py, "-m", "analysis", "sirene", "aggregate"]
         opts = ["--level", "territory", "--as-of", AS_OF, "--young-years", str(YOUNG)]
         cache = tmp / "cache"
         r["convert"] = run(
-            [py, "-m", "analysis.sirene", "sirene", "convert", str(csv_path)]
+            [py, "-m", "analysis", "sirene", "convert", str(csv_path)]
             + ["--cache-dir", str(cache)],
             env,
         )
@@ -259,7 +259,7 @@ def main() -> int:
                     str(ROOT / "data" / "derived" / "communes.csv"),
                     AS_OF,
                     str(YOUNG),
-                    ",".join(sirene.ICT_NAF_CODES),
+                    ",".join(ICT_NAF_CODES),
                 ],
                 env,
             )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import config
+from analysis.core import paths as config
 
 ROOT = config.project_root()
 
@@ -28,3 +28,11 @@ def repo_data_checksums() -> dict[str, bytes]:
         for p in sorted((ROOT / "data").rglob("*"))
         if p.is_file() and p.suffix != ".tgz"
     }
+
+
+@pytest.fixture(scope="session")
+def inputs():
+    """The analyses' inputs from the committed data (read-only)."""
+    from analysis.data.inputs import load_inputs
+
+    return load_inputs()

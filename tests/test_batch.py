@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 
 import analysis
-from analysis import batch, render
-from analysis.errors import AnalysisError
+from analysis.cli import runs as cli_runs
+from analysis.core.errors import AnalysisError
+from analysis.runs import batch, lock, manifest, notebooks, worker
+from analysis.runs import grid as grids
+from analysis.runs import site as render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 EVIL = "<script>alert(1)</script> & co"
@@ -32,7 +35,7 @@ GRID = f"""\
     territory: {json.dumps(EVIL)}
 """
 QUICK_AIX = "quick__territory=aix-marseille"
-QUICK_EVIL = batch.run_id("quick", {"territory": EVIL})
+QUICK_EVIL = grids.run_id("quick", {"territory": EVIL})
 
 
 def sha(path: Path) -> str:
@@ -43,8 +46,7 @@ def cli(argv: list[str]) -> int:
     """`analysis <argv>` as cli.main runs it: one error line and status 2 for user errors."""
     parser = argparse.ArgumentParser(prog="analysis")
     sub = parser.add_subparsers(dest="command", required=True)
-    batch.add_cli(sub)
-    render.add_cli(sub)
+    cli_runs.add_cli(sub)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -72,7 +74,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != batch.LOCK_NAME
+        if p.is_file() and p.name != lock.LOCK_NAME
     }
 
 
@@ -153,8 +155,8 @@ def test_misspelt_parameter_is_named_with_the_declared_ones(project):
     grid = write_grid(
         project, "- notebook: quick.ipynb\n  parameters: {teritory: bordeaux, n: 2}\n"
     )
-    with pytest.raises(batch.GridError) as e:
-        batch.load_grid(grid)
+    with pytest.raises(grids.GridError) as e:
+        grids.load_grid(grid)
     msg = str(e.value)
     assert "run 1 (line 1)" in msg and "quick.ipynb has no parameter 'teritory'" in msg
     assert "did you mean 'territory'" in msg and "its parameters are: n, territory" in msg
@@ -162,8 +164,8 @@ def test_misspelt_parameter_is_named_with_the_declared_ones(project):
 
 def test_matrix_parameter_is_checked_too(project):
     grid = write_grid(project, "- notebook: fails.ipynb\n  matrix: {fial: [true, false]}\n")
-    with pytest.raises(batch.GridError, match="fails.ipynb has no parameter 'fial'.*: fail$"):
-        batch.load_grid(grid)
+    with pytest.raises(grids.GridError, match="fails.ipynb has no parameter 'fial'.*: fail$"):
+        grids.load_grid(grid)
 
 
 def test_duplicated_run_names_are_refused(project):
@@ -172,19 +174,19 @@ def test_duplicated_run_names_are_refused(project):
         "- notebook: quick.ipynb\n  name: report\n"
         "- notebook: quick.ipynb\n  name: report\n  parameters: {n: 5}\n",
     )
-    with pytest.raises(batch.GridError, match=r"run 2 \(line 3\): duplicated run name 'report'"):
-        batch.load_grid(grid)
+    with pytest.raises(grids.GridError, match=r"run 2 \(line 3\): duplicated run name 'report'"):
+        grids.load_grid(grid)
     grid = write_grid(project, "- notebook: fails.ipynb\n- notebook: fails\n")
     with pytest.raises(
-        batch.GridError,
+        grids.GridError,
         match=r"run 2 \(line 2\): repeats run 1 \(the same notebook with the same parameters, id 'fails'\)",
     ):
-        batch.load_grid(grid)
+        grids.load_grid(grid)
     grid = write_grid(
         project, "- notebook: fails.ipynb\n  name: a/b\n- notebook: fails\n  name: a:b\n"
     )
-    with pytest.raises(batch.GridError, match="run id 'a-b' is also the id of run 1"):
-        batch.load_grid(grid)
+    with pytest.raises(grids.GridError, match="run id 'a-b' is also the id of run 1"):
+        grids.load_grid(grid)
 
 
 def test_matrix_expands_to_one_run_per_value_with_safe_ids(project):
@@ -198,7 +200,7 @@ def test_matrix_expands_to_one_run_per_value_with_safe_ids(project):
         "    matrix: {territory: [brest]}\n"
         "    name: 'report-{territory}'\n",
     )
-    runs = batch.load_grid(grid)
+    runs = grids.load_grid(grid)
     assert [r.id for r in runs] == [
         "quick__n=4__territory=bordeaux",
         "quick__n=4__territory=lyon",
@@ -208,21 +210,21 @@ def test_matrix_expands_to_one_run_per_value_with_safe_ids(project):
     assert runs[2].parameters == {"n": 4, "territory": EVIL}
     assert runs[3].name == "report-brest" and runs[3].parameters == {"territory": "brest"}
     assert all(r.notebook == project / "notebooks" / "quick.ipynb" for r in runs)
-    assert batch.select_runs(runs, "lyon") == [runs[1]]
-    assert batch.select_runs(runs, "report-*") == [runs[3]]
-    with pytest.raises(batch.GridError, match="--only 'paris' matches no run; the runs are"):
-        batch.select_runs(runs, "paris")
+    assert grids.select_runs(runs, "lyon") == [runs[1]]
+    assert grids.select_runs(runs, "report-*") == [runs[3]]
+    with pytest.raises(grids.GridError, match="--only 'paris' matches no run; the runs are"):
+        grids.select_runs(runs, "paris")
 
 
 def test_bad_yaml_names_the_line(project):
     grid = write_grid(project, "- notebook: quick.ipynb\n  parameters: {n: [1, 2}\n")
-    with pytest.raises(batch.GridError, match=r"runs\.yaml, line 2, column \d+: not valid YAML"):
-        batch.load_grid(grid)
+    with pytest.raises(grids.GridError, match=r"runs\.yaml, line 2, column \d+: not valid YAML"):
+        grids.load_grid(grid)
 
 
 def test_parameters_are_read_from_the_tagged_cell():
-    assert batch.notebook_parameters(FIXTURES / "quick.ipynb") == ["n", "territory"]
-    assert batch.notebook_parameters(FIXTURES / "fails.ipynb") == ["fail"]
+    assert notebooks.notebook_parameters(FIXTURES / "quick.ipynb") == ["n", "territory"]
+    assert notebooks.notebook_parameters(FIXTURES / "fails.ipynb") == ["fail"]
 
 
 # --------------------------------------------------------------------------- the batch
@@ -326,21 +328,21 @@ def test_resume_reruns_only_the_failed_and_the_missing(project_copy, capsys):
     assert result.exit_code == 1
     assert kept.read_bytes() == kept_bytes  # not executed again
     assert aix.read_bytes() == aix_bytes  # executed again: the same bytes (deterministic)
-    m = batch.read_manifest(out)
+    m = manifest.read_manifest(out)
     assert m["runs"][QUICK_EVIL]["status"] == "skipped"
     assert m["runs"][QUICK_EVIL]["output_sha256"] == sha(kept)
     assert m["batch"]["resume"] is True
     assert "resume: 1 run(s) up to date, 2 to run" in capsys.readouterr().err
 
     # what makes an up-to-date run stale: other parameters, notebook or data, a changed output
-    run = next(r for r in batch.load_grid(grid) if r.id == QUICK_EVIL)
+    run = next(r for r in grids.load_grid(grid) if r.id == QUICK_EVIL)
     prev, nb_sha = m["runs"][QUICK_EVIL], sha(run.notebook)
-    assert batch._up_to_date(run, prev, nb_sha, m["data_sha256"], out)
-    assert not batch._up_to_date(run, prev, "0" * 64, m["data_sha256"], out)
-    assert not batch._up_to_date(run, prev, nb_sha, "0" * 64, out)
-    assert not batch._up_to_date(run, prev | {"parameters": {}}, nb_sha, m["data_sha256"], out)
+    assert manifest.up_to_date(prev, run.parameters, nb_sha, m["data_sha256"], out)
+    assert not manifest.up_to_date(prev, run.parameters, "0" * 64, m["data_sha256"], out)
+    assert not manifest.up_to_date(prev, run.parameters, nb_sha, "0" * 64, out)
+    assert not manifest.up_to_date(prev, {}, nb_sha, m["data_sha256"], out)
     kept.write_bytes(kept_bytes + b" ")
-    assert not batch._up_to_date(run, prev, nb_sha, m["data_sha256"], out)
+    assert not manifest.up_to_date(prev, run.parameters, nb_sha, m["data_sha256"], out)
 
 
 def test_a_second_run_on_the_same_folder_is_refused(project, capsys):
@@ -349,23 +351,23 @@ def test_a_second_run_on_the_same_folder_is_refused(project, capsys):
     (out / "notebooks" / "earlier.ipynb").write_text('{"cells": []}', encoding="utf-8")
     (out / "manifest.json").write_text('{"runs": {}}\n', encoding="utf-8")
     before = snapshot(out)
-    with batch.output_lock(out):
+    with lock.output_lock(out):
         code = cli(["run", str(project / "notebooks" / "runs.yaml")])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1
         assert err.startswith("error: another analysis run is writing to ")
         assert f"reports/ (pid {os.getpid()}, started 20" in err
         assert err.endswith("wait for it or use --out")
-        with pytest.raises(batch.BatchLockedError, match="another analysis run is writing"):
+        with pytest.raises(lock.BatchLockedError, match="another analysis run is writing"):
             render.render_site(out)
     assert snapshot(out) == before  # earlier outputs intact
-    with batch.output_lock(out):  # released: it can be taken again
+    with lock.output_lock(out):  # released: it can be taken again
         pass
 
 
 def test_a_run_that_cannot_start_its_kernel_is_retried(monkeypatch):
-    for k in batch.KERNEL_ENV:  # execute_run sets them for the kernels; restore afterwards
-        monkeypatch.setenv(k, batch.KERNEL_ENV[k])
+    for k in worker.KERNEL_ENV:  # execute_run sets them for the kernels; restore afterwards
+        monkeypatch.setenv(k, worker.KERNEL_ENV[k])
     calls = []
     never_started = {"cells": [{"cell_type": "code", "metadata": {"papermill": {}}, "source": ""}]}
 
@@ -378,7 +380,7 @@ def test_a_run_that_cannot_start_its_kernel_is_retried(monkeypatch):
             return never_started, ZMQError("Address already in use"), "bind failed"
         return {"cells": [], "metadata": {}}, None, ""
 
-    monkeypatch.setattr(batch, "_papermill_once", flaky)
+    monkeypatch.setattr(worker, "_papermill_once", flaky)
     task = {
         "id": "x",
         "cwd": str(FIXTURES),
@@ -388,7 +390,7 @@ def test_a_run_that_cannot_start_its_kernel_is_retried(monkeypatch):
         "output_rel": "o.ipynb",
         "failed_rel": "f.ipynb",
     }
-    res = batch.execute_run(task)
+    res = worker.execute_run(task)
     assert res["status"] == "ok" and res["attempts"] == 2 and len(calls) == 2
 
     class PapermillExecutionError(Exception):
@@ -397,11 +399,11 @@ def test_a_run_that_cannot_start_its_kernel_is_retried(monkeypatch):
     started = {"cells": [{"cell_type": "code", "metadata": {"papermill": {"start_time": "t"}}}]}
     calls.clear()
     monkeypatch.setattr(
-        batch,
+        worker,
         "_papermill_once",
         lambda t, w: (calls.append(1), (started, PapermillExecutionError(), ""))[1],
     )
-    res = batch.execute_run(task)
+    res = worker.execute_run(task)
     assert res["status"] == "failed" and res["attempts"] == 1 and len(calls) == 1
     assert res["error"]["ename"] == "ValueError"
 
@@ -424,6 +426,6 @@ def test_dask_runs_the_same_grid_on_a_local_cluster(project):
     assert result.failed[0].error["cell_source"] == "if fail:"
     assert (out / "notebooks" / "fails__fail=false.ipynb").is_file()
     assert (out / "failed" / "fails__fail=true.ipynb").is_file()
-    m = batch.read_manifest(out)
+    m = manifest.read_manifest(out)
     assert m["batch"]["executor"] == f"dask {cluster.scheduler_address}"
     assert m["runs"]["fails__fail=false"]["status"] == "ok"

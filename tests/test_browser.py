@@ -32,12 +32,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis import batch, render
+from analysis.runs import batch, manifest
+from analysis.runs import grid as grids
+from analysis.runs import site as render
 
 CHROMIUM_ENV = "ANALYSIS_CHROMIUM"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CATALOGUE = "01-data-catalogue"
-TERRITORY = "10-territory-report__territory=aix-marseille"
+TERRITORY = "10-territory-report__capital=aix-marseille"
 WAIT = 30.0  # seconds: the longest any single browser step may take before the test fails
 
 
@@ -71,9 +73,9 @@ def site(tmp_path_factory) -> Path:
     copied from the default grid into a temporary grid (absolute notebook paths, the same
     parameters, hence the same ids) and executed in one batch, in parallel.
     """
-    runs = {r.id: r for r in batch.load_grid(batch.default_grid())}
+    runs = {r.id: r for r in grids.load_grid(grids.default_grid())}
     missing = [rid for rid in (CATALOGUE, TERRITORY) if rid not in runs]
-    assert not missing, f"runs {missing} are no longer in {batch.default_grid()}"
+    assert not missing, f"runs {missing} are no longer in {grids.default_grid()}"
     grid = tmp_path_factory.mktemp("grid") / "runs.yaml"
     entries = [
         {"notebook": str(runs[rid].notebook), "parameters": runs[rid].parameters}
@@ -342,9 +344,9 @@ def test_index_lists_every_run_with_working_links(tab, server, site):
     tab.goto(f"{base}/html/{render.INDEX_NAME}")
     assert tab.errors() == []
 
-    manifest = json.loads((site / batch.MANIFEST_NAME).read_text(encoding="utf-8"))
+    man = json.loads((site / manifest.MANIFEST_NAME).read_text(encoding="utf-8"))
     rows = tab.eval("Array.from(document.querySelectorAll('tbody tr')).map(r => r.id)")
-    assert sorted(rows) == sorted(manifest["runs"]) == sorted([CATALOGUE, TERRITORY])
+    assert sorted(rows) == sorted(man["runs"]) == sorted([CATALOGUE, TERRITORY])
     links = set(tab.eval(_SAME_ORIGIN_LINKS))
     for rid in rows:  # reader, with code, .ipynb and at least one figure for each run
         pages = {f"html/{rid}{render.READER_SUFFIX}", f"html/{rid}{render.CODE_SUFFIX}"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from analysis import catalog, cli, datasets, territories
+from analysis import cli
+from analysis.core import territories
+from analysis.data import catalog, datasets
 
 from .conftest import ROOT
 

@@ -8,7 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import cli, datasets
+from analysis import cli
+from analysis.data import datasets
 
 
 def run(capsys, *argv) -> str:
@@ -90,5 +91,5 @@ def test_indicators_all_territories_cover_the_13_capitals(capsys):
 
 def test_data_list_markdown_has_one_row_per_source(capsys):
     out = run(capsys, "data", "list", "--markdown")
-    n = len([p for p in (datasets.config.data_dir() / "raw").iterdir() if p.is_dir()])
+    n = len([p for p in (datasets.data_root() / "raw").iterdir() if p.is_dir()])
     assert out.count("\n| [") == n

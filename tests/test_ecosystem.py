@@ -6,11 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import coverage, datasets, ecosystem, metrics
+from analysis.analyses import ecosystem
+from analysis.core.tidy import join_sources
+from analysis.methods import coverage
 
 
-def test_population_growth_by_hand():
-    g = ecosystem.population_growth().set_index("territory_id")
+def test_population_growth_by_hand(inputs):
+    g = ecosystem.population_growth(inputs).set_index("territory_id")
     # Aix-Marseille: 1 873 707 (2016) -> 1 939 077 (2023)
     assert g.loc["aix-marseille", "value"] == pytest.approx(
         ((1_939_077 / 1_873_707) ** (1 / 7) - 1) * 100
@@ -19,8 +21,8 @@ def test_population_growth_by_hand():
     assert g.loc["aix-marseille", "perimeter_note"] == ""
 
 
-def test_index_inputs_exclude_rather_than_impute():
-    frame, excluded = ecosystem.index_inputs(2024, 2023)
+def test_index_inputs_exclude_rather_than_impute(inputs):
+    frame, excluded = ecosystem.index_inputs(inputs, 2024, 2023)
     assert set(excluded) == {
         "brest",
         "paris",
@@ -34,8 +36,8 @@ def test_index_inputs_exclude_rather_than_impute():
     assert frame["value"].notna().all()
 
 
-def test_startup_sd_is_the_spread_of_the_published_counts():
-    frame, _ = ecosystem.index_inputs(2024, 2023)
+def test_startup_sd_is_the_spread_of_the_published_counts(inputs):
+    frame, _ = ecosystem.index_inputs(inputs, 2024, 2023)
     dens = frame[frame["indicator"] == "startups_per_100k"].set_index("territory_id")
     # Aix-Marseille has one published count (800): no stated spread
     assert np.isnan(dens.loc["aix-marseille", "sd"])
@@ -44,7 +46,7 @@ def test_startup_sd_is_the_spread_of_the_published_counts():
     assert dens.loc["nantes", "sd"] == pytest.approx(np.std(nantes, ddof=1))
 
 
-def test_register_counts_replace_declared_ones():
+def test_register_counts_replace_declared_ones(inputs):
     reg = pd.DataFrame(
         {
             "territory_id": ["aix-marseille", "toulouse", "brest"],
@@ -55,19 +57,19 @@ def test_register_counts_replace_declared_ones():
             "source_ids": "register",
         }
     )
-    frame, excluded = ecosystem.index_inputs(2024, 2023, register=reg)
+    frame, excluded = ecosystem.index_inputs(inputs, 2024, 2023, register=reg)
     dens = frame[frame["indicator"] == "startups_per_100k"].set_index("territory_id")
     assert dens.loc["brest", "value"] == pytest.approx(100 / 215_278 * 1e5)
     assert dens["sd"].isna().all()
     assert "paris" in excluded and "brest" not in excluded
 
 
-def test_coverage_matrix_counts_sources_and_shows_gaps():
-    facts = datasets.load_facts()
+def test_coverage_matrix_counts_sources_and_shows_gaps(inputs):
+    facts = inputs.facts
     m = coverage.coverage_matrix(facts, ["aix-marseille"])
     row = m.loc[("aix-marseille", "implantations")]
     assert row["2024"] == 0  # missing stays missing
     assert row["2017"] == 5  # five articles give the 2017 count
     fam = coverage.by_family(facts).set_index("family")
     assert fam.loc["Business France: foreign investment decisions", "first_year"] == 2014
-    assert metrics.join_sources("b;a", ["a", "c"]) == "a;b;c"
+    assert join_sources("b;a", ["a", "c"]) == "a;b;c"

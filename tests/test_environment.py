@@ -7,7 +7,7 @@ import tomllib
 
 import yaml
 
-from analysis import config
+from analysis.core import paths as config
 
 ROOT = config.project_root()
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import datasets, geography, territories
-from analysis.errors import ChecksumError, DataError, ParameterError
-from analysis.fileio import sha256_file
+from analysis.core import territories
+from analysis.core.checksums import sha256_file
+from analysis.core.errors import ChecksumError, DataError, ParameterError
+from analysis.data import datasets, geography
 
 from .conftest import ROOT
 
@@ -69,7 +70,7 @@ def test_regions_and_france_are_missing_for_2016_not_patched():
     reg = datasets.load_derived("region_population")
     assert set(reg["census_year"]) == {2023}
     with pytest.raises(Exception, match="france"):
-        from analysis import metrics
+        from analysis.methods import metrics
 
         counts = pd.DataFrame(
             [["france", "x", 2016, 1.0, "u", "s"]],
@@ -128,7 +129,7 @@ def test_2023_capital_total_is_the_sum_of_its_communes(pop, communes):
 
 
 def test_unknown_vintage_lists_the_available_ones():
-    with pytest.raises(ParameterError, match="available: 2016, 2023"):
+    with pytest.raises(ParameterError, match="2020 is not allowed; choose one of 2016, 2023"):
         datasets.load_territory_population(2020)
 
 

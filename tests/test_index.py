@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import index
-from analysis.errors import InsufficientDataError, ParameterError
+from analysis.core.errors import InsufficientDataError, ParameterError
+from analysis.methods import composite_index as index
 
 
 def frame(values: dict[str, list[float]], territories="abc", **extra) -> pd.DataFrame:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import density, investment
+from analysis.analyses import density, investment
 
 
 @pytest.fixture(scope="module")
-def aix():
-    return investment.cited_series("aix-marseille", (2014, 2024))
+def aix(inputs):
+    return investment.cited_series(inputs, "aix-marseille", (2014, 2024))
 
 
 def test_series_pick_one_value_per_year_and_report_disagreements(aix):
@@ -40,8 +40,8 @@ def test_jobs_per_project_by_hand(aix):
     assert jpp[2014] == pytest.approx(1263 / 63)
 
 
-def test_shares_within_one_counter():
-    sh = investment.shares_of_region_and_france("aix-marseille", (2014, 2025))
+def test_shares_within_one_counter(inputs):
+    sh = investment.shares_of_region_and_france(inputs, "aix-marseille", (2014, 2025))
     ey = sh[sh["indicator"] == "ey_projects_share_of_region"].set_index("year")["value"]
     assert ey[2022] == pytest.approx(42 / 82 * 100)  # EY: Marseille metropole 42 of PACA's 82
     assert ey[2024] == pytest.approx(36 / 72 * 100)
@@ -49,8 +49,8 @@ def test_shares_within_one_counter():
     assert bf[2021] == pytest.approx(96 / 1607 * 100)  # Business France: PACA 96 of France 1 607
 
 
-def test_seed_claims_are_recomputed():
-    claims = investment.seed_claims().set_index("claim")
+def test_seed_claims_are_recomputed(inputs):
+    claims = investment.seed_claims(inputs).set_index("claim")
     files = claims.loc["Start-up files examined: 68 in 2018 against 32 in 2015"]
     assert files["recomputed_or_compared"] == "growth +112.5 %, CAGR 28.56 %/year"
     hundred = claims.loc["About a hundred implantations since 2015"]
@@ -60,8 +60,8 @@ def test_seed_claims_are_recomputed():
     assert "not computable" in jobs["recomputed_or_compared"]
 
 
-def test_declared_density_uses_the_latest_count_and_lists_the_missing():
-    d, missing = density.declared_density(2024, 2023)
+def test_declared_density_uses_the_latest_count_and_lists_the_missing(inputs):
+    d, missing = density.declared_density(inputs, 2024, 2023)
     tls = d.set_index("territory_id").loc["toulouse"]
     assert tls["year"] == 2022 and tls["value"] == pytest.approx(900 / 841_524 * 1e5)
     assert set(missing) == {
@@ -72,7 +72,7 @@ def test_declared_density_uses_the_latest_count_and_lists_the_missing():
         "lyon-saint-etienne",
         "riviera",
     }
-    d19, _ = density.declared_density(2019, 2016)
+    d19, _ = density.declared_density(inputs, 2019, 2016)
     assert d19.set_index("territory_id").loc["aix-marseille", "value"] == pytest.approx(
         800 / 1_873_707 * 1e5
     )

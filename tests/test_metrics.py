@@ -7,8 +7,9 @@ import math
 import pandas as pd
 import pytest
 
-from analysis import datasets, metrics
-from analysis.errors import InsufficientDataError, ParameterError
+from analysis.core.errors import InsufficientDataError, ParameterError
+from analysis.data import datasets
+from analysis.methods import metrics
 
 SEED = "investinprovence-capitale-french-tech-2019"
 
@@ -93,22 +94,13 @@ def test_density_refuses_mixed_vintages_and_bad_population():
         metrics.density(counts, zero)
 
 
-def test_year_on_year_skips_gaps_and_index():
-    s = tidy([(2014, 63), (2015, 60), (2017, 68)])
-    y = metrics.year_on_year(s)
-    assert y["year"].tolist() == [2015]  # 2016 is missing: no change over two years
-    assert y["value"].iloc[0] == pytest.approx((60 / 63 - 1) * 100)
-    i = metrics.index_to_base(s, 2014)
-    assert i["value"].round(4).tolist() == [100.0, round(60 / 63 * 100, 4), round(68 / 63 * 100, 4)]
-
-
 def test_shares_and_units():
     part = tidy([(2021, 25)], "digital_implantations", "projects")
-    whole = tidy([(2021, 83)], "implantations", "projects")
-    s = metrics.share(part, whole, "digital_share")
+    whole = tidy([(2021, 83)], "implantations", "projects", "france")
+    s = metrics.share_of(part, whole, "digital_share")
     assert s["value"].iloc[0] == pytest.approx(25 / 83 * 100)
     with pytest.raises(ParameterError, match="part is in 'jobs' but whole is in 'projects'"):
-        metrics.share(tidy([(2021, 1)], unit="jobs"), whole, "x")
+        metrics.share_of(tidy([(2021, 1)], unit="jobs"), whole, "x")
 
 
 def test_share_of_france():
@@ -119,55 +111,6 @@ def test_share_of_france():
     s = metrics.share_of(part, whole, "share_of_france")
     assert s["territory_id"].unique().tolist() == ["provence-alpes-cote-d-azur"]
     assert s["value"].tolist() == pytest.approx([97 / 1468 * 100, 77 / 1215 * 100])
-
-
-def test_location_quotient_by_hand():
-    # Territory A: 30 digital of 100; reference: 200 digital of 1000 -> LQ = 0.3 / 0.2 = 1.5
-    df = pd.DataFrame(
-        {
-            "territory_id": ["a", "a", "france", "france"],
-            "sector": ["digital", "other", "digital", "other"],
-            "indicator": "projects",
-            "year": 2022,
-            "value": [30.0, 70.0, 200.0, 800.0],
-            "unit": "projects",
-            "source_id": "s",
-        }
-    )
-    lq = metrics.location_quotient(df, reference="france").set_index("indicator")["value"]
-    assert lq["projects_lq_digital"] == pytest.approx(1.5)
-    assert lq["projects_lq_other"] == pytest.approx(0.7 / 0.8)
-
-
-def test_herfindahl_by_hand():
-    df = pd.DataFrame(
-        {
-            "territory_id": "a",
-            "sector": ["x", "y"],
-            "indicator": "p",
-            "year": 2022,
-            "value": [1.0, 3.0],
-            "unit": "u",
-            "source_id": "s",
-        }
-    )
-    assert metrics.herfindahl(df)["value"].iloc[0] == pytest.approx(0.25**2 + 0.75**2)
-
-
-def test_rank_with_ties():
-    df = pd.DataFrame(
-        {
-            "territory_id": list("abcd"),
-            "indicator": "x",
-            "year": 2020,
-            "value": [5.0, 3.0, 3.0, 1.0],
-            "unit": "u",
-            "source_id": "s",
-        }
-    )
-    assert metrics.rank(df)["value"].tolist() == [1, 2, 2, 4]
-    with pytest.raises(ParameterError, match="unknown tie method"):
-        metrics.rank(df, method="olympic")
 
 
 def test_errors_say_what_is_wrong():

@@ -13,10 +13,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis import datasets, models
-from analysis.errors import AnalysisError, InsufficientDataError, ParameterError
-from analysis.metrics import TIDY
-from analysis.territories import CAPITALE_IDS
+from analysis.core.errors import AnalysisError, InsufficientDataError, ParameterError
+from analysis.core.territories import CAPITALE_IDS
+from analysis.core.tidy import TIDY
+from analysis.data import datasets
+from analysis.methods import models
 
 pytestmark = pytest.mark.filterwarnings("error")
 

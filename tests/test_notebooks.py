@@ -16,8 +16,15 @@ import nbformat
 import papermill as pm
 import pytest
 
-from analysis import datasets, display, execute, index, investment, plots, report
-from analysis.params import NOTEBOOKS
+from analysis.analyses import investment
+from analysis.data import datasets
+from analysis.methods import composite_index as index
+from analysis.outputs import figures as plots
+from analysis.outputs import sections as report
+from analysis.outputs import tables as display
+from analysis.runs import inplace as execute
+from analysis.runs import params
+from analysis.runs.notebooks import notebook_parameters
 
 from .conftest import ROOT
 
@@ -26,7 +33,13 @@ ALL = sorted(NB_DIR.glob("[0-9][0-9]-*.ipynb"))
 
 
 def test_the_five_notebooks_exist():
-    assert [p.stem for p in ALL] == list(NOTEBOOKS)
+    assert [p.stem for p in ALL] == [
+        "01-data-catalogue",
+        "02-investment-attraction",
+        "03-startup-density",
+        "04-ecosystem-index",
+        "10-territory-report",
+    ]
 
 
 def _code_cells(path: Path) -> list:
@@ -46,7 +59,7 @@ def test_notebook_conventions(path):
         ), f"{path.name}: notebooks define no functions"
         assert len(c.source.splitlines()) <= 12, f"{path.name}: code cells stay short"
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
-    if not NOTEBOOKS[path.stem]:
+    if not notebook_parameters(path):
         assert tagged == []
         return
     assert tagged == [0], f"{path.name}: the first code cell, and only it, is tagged parameters"
@@ -61,11 +74,11 @@ def test_notebook_conventions(path):
     )
 
 
-@pytest.mark.parametrize("path", [p for p in ALL if NOTEBOOKS[p.stem]], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [p for p in ALL if notebook_parameters(p)], ids=lambda p: p.stem)
 def test_help_notebook_describes_every_parameter(path):
     """What `papermill --help-notebook` prints: every parameter with its type and help."""
     declared = pm.inspect_notebook(str(path))
-    assert set(declared) >= set(NOTEBOOKS[path.stem])
+    assert set(declared) <= set(params.RULES), "every parameter has its rule"
     for name, info in declared.items():
         assert info["inferred_type_name"] not in ("None", ""), name
         assert info["help"].strip(), f"{path.stem}: parameter {name} has no help"
@@ -142,7 +155,7 @@ def test_investment_notebook_for_other_territories_and_years(
 
 
 @pytest.mark.slow
-def test_investment_notebook_records_the_trend(tmp_path):
+def test_investment_notebook_records_the_trend(tmp_path, inputs):
     nb = run(
         tmp_path,
         "02-investment-attraction",
@@ -151,7 +164,7 @@ def test_investment_notebook_records_the_trend(tmp_path):
         end_year=2023,
     )
     growth = rows(recorded(nb, "trend-table"))[0]
-    series, _ = investment.cited_series("aix-marseille", (2015, 2023))
+    series, _ = investment.cited_series(inputs, "aix-marseille", (2015, 2023))
     fit = report.trend(series, "implantations", horizon=2, seed=0)
     expected = fit.estimates.set_index("term").loc["growth_rate"]
     assert growth["quantity"] == "growth rate, % per year"
@@ -162,7 +175,7 @@ def test_investment_notebook_records_the_trend(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("territory", ["toulouse", "brest"])
 def test_territory_report_for_other_capitals(tmp_path, territory):
-    nb = run(tmp_path, "10-territory-report", territory=territory)
+    nb = run(tmp_path, "10-territory-report", capital=territory)
     profile = rows(recorded(nb, "profile"))
     pop = datasets.load_derived("territory_population").query("territory_id == @territory")
     assert {r["census_year"]: r["population_municipale"] for r in profile} == dict(
@@ -176,7 +189,7 @@ def test_territory_report_for_other_capitals(tmp_path, territory):
 
 
 @pytest.mark.slow
-def test_index_notebook_with_other_weights(tmp_path):
+def test_index_notebook_with_other_weights(tmp_path, inputs):
     nb = run(
         tmp_path,
         "04-ecosystem-index",
@@ -187,11 +200,11 @@ def test_index_notebook_with_other_weights(tmp_path):
         population_vintage=2016,
     )
     nominal = rows(recorded(nb, "nominal"))
-    from analysis import ecosystem
+    from analysis.analyses import ecosystem
 
-    inputs, _ = ecosystem.index_inputs(2024, 2016)
+    frame, _ = ecosystem.index_inputs(inputs, 2024, 2016)
     direct = index.composite(
-        inputs, weights={"startups_per_100k": 2.0, "population_growth": 1.0}, normalisation="zscore"
+        frame, weights={"startups_per_100k": 2.0, "population_growth": 1.0}, normalisation="zscore"
     )
     assert [r["territory_id"] for r in nominal] == direct["territory_id"].tolist()
     ranks = rows(recorded(nb, "ranks"))
@@ -239,7 +252,7 @@ def test_bad_parameters_stop_the_run_with_a_clear_message(tmp_path, name, parame
 # ------------------------------------------------------------------ figures
 
 
-def test_committed_figure_re_renders_to_the_same_bytes():
+def test_committed_figure_re_renders_to_the_same_bytes(inputs):
     """The trend figure stored in notebook 02 equals a fresh rendering of the same input."""
     nb = nbformat.read(NB_DIR / "02-investment-attraction.ipynb", as_version=4)
     stored = next(
@@ -249,7 +262,7 @@ def test_committed_figure_re_renders_to_the_same_bytes():
         for o in c.outputs
         if "image/png" in o.get("data", {})
     )
-    series, _ = investment.cited_series("aix-marseille", (2014, 2025))
+    series, _ = investment.cited_series(inputs, "aix-marseille", (2014, 2025))
     fig = report.trend_figure(
         series, "implantations", report.trend(series, "implantations", horizon=2, seed=0)
     )
@@ -279,7 +292,7 @@ def test_execute_in_place_keeps_the_notebook_on_failure(tmp_path):
 def test_density_notebook_runs_on_the_register(tmp_path):
     """startups_source="sirene" on a generated register (SYNTHETIC-TEST-DATA, labelled so):
     the notebook's register counts equal the generator's own truth, per capital."""
-    from analysis import sirene_testdata
+    from analysis.data.register import testdata as sirene_testdata
 
     stock = sirene_testdata.generate_stock(tmp_path / "stock", 20_000, seed=3, formats=("parquet",))
     path = next((tmp_path / "stock").glob("*.parquet"))

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from analysis import params
-from analysis.errors import ParameterError
-
-INV = "02-investment-attraction"
+from analysis.core.errors import ParameterError
+from analysis.runs import params
 
 
 def test_valid_parameters_come_back_typed():
-    p = params.validate(INV, territory="aix-marseille", start_year=2014, end_year=2024)
+    p = params.validate(territory="aix-marseille", start_year=2014, end_year=2024)
     assert (p.territory, p.start_year, p.end_year) == ("aix-marseille", 2014, 2024)
+    assert params.validate(as_of="2024-01-01").as_of == dt.date(2024, 1, 1)
     w = params.validate(
-        "04-ecosystem-index",
         weights=[1, 2],
         normalisation="zscore",
         n_draws=10,
@@ -25,46 +25,37 @@ def test_valid_parameters_come_back_typed():
 
 
 @pytest.mark.parametrize(
-    ("notebook", "values", "message"),
+    ("values", "message"),
     [
         (
-            INV,
             dict(territory="marseile", start_year=2014, end_year=2024),
             r"territory: unknown territory 'marseile'; valid ids: aix-marseille, bordeaux",
         ),
         (
-            INV,
             dict(territory="aix-marseille", start_year=2020, end_year=2014),
             r"start_year 2020 is after end_year 2014; give start_year <= end_year",
         ),
         (
-            INV,
             dict(territory="aix-marseille", start_year="2014", end_year=2024),
             r"start_year: expected a year \(integer\), got '2014' \(str\)",
         ),
         (
-            INV,
             dict(territory="aix-marseille", start_year=True, end_year=2024),
             r"start_year: expected a year",
         ),
         (
-            INV,
             dict(territory="aix-marseille", start_year=1850, end_year=2024),
             r"start_year: 1850 is outside the allowed range 1990-2100",
         ),
         (
-            INV,
             dict(territory="aix-marseille", start_year=2014, end_year=2024, colour="red"),
-            r"unknown parameter\(s\) colour; declared: territory, start_year, end_year",
-        ),
-        (INV, dict(territory="aix-marseille", start_year=2014), r"missing parameter\(s\) end_year"),
-        (
-            "10-territory-report",
-            dict(territory="france"),
-            r"territory: unknown territory 'france'; valid ids: aix-marseille, .*toulouse$",
+            r"colour: not a notebook parameter; the parameters are: territory, capital, ",
         ),
         (
-            "04-ecosystem-index",
+            dict(capital="france"),
+            r"capital: unknown territory 'france'; valid ids: aix-marseille, .*toulouse$",
+        ),
+        (
             dict(
                 weights=[1, 1, 1],
                 normalisation="minmax",
@@ -75,26 +66,22 @@ def test_valid_parameters_come_back_typed():
             r"weights: 3 value\(s\) given, expected 2, one per indicator: startups_per_100k, population_growth",
         ),
         (
-            "04-ecosystem-index",
             dict(
                 weights=[0, 0], normalisation="minmax", n_draws=10, seed=0, population_vintage=2023
             ),
             r"weights must be >= 0 and sum to a positive value",
         ),
         (
-            "04-ecosystem-index",
             dict(weights=[1, 1], normalisation="rank", n_draws=10, seed=0, population_vintage=2023),
             r"normalisation: 'rank' is not allowed; choose one of 'minmax', 'zscore'",
         ),
         (
-            "04-ecosystem-index",
             dict(
                 weights=[1, 1], normalisation="minmax", n_draws=0, seed=0, population_vintage=2023
             ),
             r"n_draws: 0 is outside the allowed range 1-1000000",
         ),
         (
-            "03-startup-density",
             dict(
                 reference_year=2024,
                 population_vintage=2020,
@@ -106,7 +93,6 @@ def test_valid_parameters_come_back_typed():
             r"population_vintage: 2020 is not allowed; choose one of 2016, 2023",
         ),
         (
-            "03-startup-density",
             dict(
                 reference_year=2024,
                 population_vintage=2023,
@@ -118,7 +104,6 @@ def test_valid_parameters_come_back_typed():
             r"sirene_path: required when startups_source is 'sirene'",
         ),
         (
-            "03-startup-density",
             dict(
                 reference_year=2024,
                 population_vintage=2023,
@@ -129,9 +114,7 @@ def test_valid_parameters_come_back_typed():
             ),
             r"sirene_path: .*nope.parquet does not exist",
         ),
-        ("99-unknown", {}, r"notebook '99-unknown' is unknown; known: 01-data-catalogue"),
         (
-            "03-startup-density",
             dict(
                 reference_year=2024,
                 population_vintage=2023,
@@ -143,7 +126,6 @@ def test_valid_parameters_come_back_typed():
             r"as_of: expected a date 'YYYY-MM-DD', got '2024-13-01'",
         ),
         (
-            "03-startup-density",
             dict(
                 reference_year=2024,
                 population_vintage=2023,
@@ -154,6 +136,8 @@ def test_valid_parameters_come_back_typed():
             ),
             r"young_years: -1 is outside the allowed range 0-100",
         ),
+        (dict(as_of="2999-01-01"), r"as_of: 2999-01-01 is in the future"),
+        (dict(as_of="0001-01-01"), r"as_of: 0001-01-01 is before 1973-01-01"),
     ],
     ids=[
         "unknown-territory",
@@ -162,7 +146,6 @@ def test_valid_parameters_come_back_typed():
         "year-as-bool",
         "year-out-of-range",
         "unknown-parameter",
-        "missing-parameter",
         "report-needs-a-capital",
         "weights-length",
         "weights-zero",
@@ -171,11 +154,12 @@ def test_valid_parameters_come_back_typed():
         "bad-vintage",
         "sirene-without-path",
         "sirene-path-missing",
-        "unknown-notebook",
         "bad-date",
         "negative-young-years",
+        "future-as-of",
+        "as-of-before-sirene",
     ],
 )
-def test_bad_parameters(notebook, values, message):
+def test_bad_parameters(values, message):
     with pytest.raises(ParameterError, match=message):
-        params.validate(notebook, **values)
+        params.validate(**values)

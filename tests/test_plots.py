@@ -15,9 +15,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from analysis import plots
-from analysis.errors import InsufficientDataError, ParameterError
-from analysis.territories import CAPITALE_IDS, FOCAL_TERRITORY
+from analysis.core.errors import InsufficientDataError, ParameterError
+from analysis.core.territories import CAPITALE_IDS, FOCAL_TERRITORY
+from analysis.outputs import figures as plots
 
 FOCAL = to_rgba(plots.HIGHLIGHT)
 GREY = to_rgba(plots.MUTED)
@@ -631,7 +631,7 @@ def test_executed_notebook_holds_one_image_output(monkeypatch):
         " 'value': [2.0, 1.0], 'source_ids': 's1'}))"
     )
     cells = [
-        f"import pandas as pd\nfrom analysis import plots\n{figure}",
+        f"import pandas as pd\nfrom analysis.outputs import figures as plots\n{figure}",
         "%matplotlib inline",
         figure,
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis import render
+from analysis.runs import site as render
 
 from .test_batch import EVIL, QUICK_AIX, QUICK_EVIL, cli, executed_batch
 

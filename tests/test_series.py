@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis import catalog, datasets, series
-from analysis.errors import InsufficientDataError
+from analysis.core.errors import InsufficientDataError
+from analysis.data import catalog, datasets
+from analysis.methods import series
 
 
 def facts_frame(rows):

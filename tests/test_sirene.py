@@ -1,8 +1,8 @@
 """`analysis sirene`: exact counts on SYNTHETIC-TEST-DATA against the generator's own truth.
 
-The files come from analysis.sirene_testdata (20,000 rows, official layout). The expected
+The files come from analysis.data.register.testdata (20,000 rows, official layout). The expected
 counts are computed from the generator's arrays with numpy/pandas and mapped to communes,
-EPCIs and territories here, independently of analysis.sirene's own mapping.
+EPCIs and territories here, independently of analysis.data.register's own mapping.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from analysis import config, sirene
-from analysis import sirene_testdata as td
-from analysis.errors import DataError, ParameterError
+from analysis import cli
+from analysis.core import paths as config
+from analysis.core import rules
+from analysis.core.errors import DataError, ParameterError
+from analysis.data import register as sirene
+from analysis.data.register import cache as register_cache
+from analysis.data.register import testdata as td
 
 ROOT = config.project_root()
 AS_OF = dt.date(2025, 12, 31)
@@ -65,7 +69,7 @@ def communes() -> pd.DataFrame:
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = sirene.main(["sirene", *argv])
+    code = cli.main(["sirene", *argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -448,11 +452,11 @@ def test_path_that_does_not_exist(capsys, tmp_path):
 
 def test_parameters_are_checked_in_the_library():
     with pytest.raises(ParameterError, match="as_of"):
-        sirene.parse_as_of("2025-02-30")
+        rules.as_of("2025-02-30")
     with pytest.raises(ParameterError, match="young_years"):
-        sirene.parse_young_years(-2)
+        rules.young_years(-2)
     assert sirene.years_before(dt.date(2024, 2, 29), 1) == dt.date(2023, 2, 28)
-    assert sirene.parse_ict_codes(["6201Z,62.02A"]) == ("62.01Z", "62.02A")
+    assert rules.ict_codes(["6201Z,62.02A"]) == ("62.01Z", "62.02A")
 
 
 def test_full_disk_while_extracting_the_zip_leaves_no_partial_cache(tmp_path, stock, monkeypatch):
@@ -463,7 +467,7 @@ def test_full_disk_while_extracting_the_zip_leaves_no_partial_cache(tmp_path, st
         written["n"] += 50_000
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sirene, "_write_block", full)
+    monkeypatch.setattr(register_cache, "_write_block", full)
     cache = tmp_path / "cache"
     with pytest.raises(DataError, match="disk full"):
         sirene.convert(stock.paths["zip"], cache)
@@ -477,8 +481,8 @@ def test_full_disk_while_writing_the_parquet_leaves_no_partial_cache(tmp_path, s
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))\n"
-        "from analysis import sirene\n"
-        f"sys.exit(sirene.main(['sirene', 'convert', {str(stock.paths['csv'])!r}, "
+        "from analysis import cli\n"
+        f"sys.exit(cli.main(['sirene', 'convert', {str(stock.paths['csv'])!r}, "
         f"'--cache-dir', {str(cache)!r}]))\n"
     )
     proc = subprocess.run(

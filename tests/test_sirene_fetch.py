@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis import sirene
-from analysis.errors import DataError, ParameterError
+from analysis import cli
+from analysis.core.errors import DataError, ParameterError
+from analysis.data import register as sirene
 
 
 class RangeHandler(BaseHTTPRequestHandler):
@@ -132,13 +133,11 @@ def test_server_without_range_support_starts_over(tmp_path, server):
 
 
 def test_cli_fetch_prints_the_sha256(capsys, tmp_path, server):
-    code = sirene.main(["sirene", "fetch", "--url", server.url, "--dest", str(tmp_path)])
+    code = cli.main(["sirene", "fetch", "--url", server.url, "--dest", str(tmp_path)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert sha(server.data) in out
-    code = sirene.main(
-        ["sirene", "fetch", "--url", "http://127.0.0.1:9/x", "--dest", str(tmp_path)]
-    )
+    code = cli.main(["sirene", "fetch", "--url", "http://127.0.0.1:9/x", "--dest", str(tmp_path)])
     _, err = capsys.readouterr()
     assert code == 2 and "cannot connect" in err and err.count("\n") == 1
 

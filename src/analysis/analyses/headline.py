@@ -1,0 +1,267 @@
+"""The headline results: the one place that assembles them, for the notebooks and the CLI.
+
+:func:`headline` returns a :class:`Headline`: the tidy table that ``analysis indicators``
+prints (every row with its ``source_ids``, and an interval ``ci_low``, ``ci_high`` where one
+is modelled), and the fitted objects the territory report shows (the composite index with
+its rank intervals, the size-adjusted model). Notebook 10 and the CLI call it, so they can
+never disagree. The table holds:
+
+* ``population_municipale`` — census vintage in ``year``;
+* ``startups_declared_per_100k`` — each declared count per 100,000 inhabitants;
+* ``<series>_growth_<a>_<b>``, ``<series>_cagr_<a>_<b>`` — first to last cited year of the
+  agency series (Provence Promotion) and of Business France's decisions;
+* ``<series>_trend_growth`` — modelled growth rate (Poisson / NB2 trend) with its 95 % CI;
+* ``jobs_per_project`` — by year, where jobs and implantations are both cited;
+* the cited foreign and digital shares, and the shares of the region and of France;
+* ``startups_declared_observed_to_expected`` and its ``_rank`` — the size-adjusted model
+  on the latest declared counts, with exact 95 % intervals;
+* ``ecosystem_index_median_rank`` — the composite index with its 90 % rank interval
+  (equal weights, :data:`INDEX_DRAWS` draws, seed :data:`INDEX_SEED`).
+
+The constants below are the defaults of every headline figure, defined once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis.analyses import density, ecosystem, investment
+from analysis.core import rules, territories
+from analysis.core.errors import InsufficientDataError
+from analysis.core.tidy import TIDY
+from analysis.data.inputs import Inputs
+from analysis.methods import composite_index, metrics, models, series
+
+#: The latest year of declared start-up counts the headline figures use.
+REFERENCE_YEAR = 2024
+#: Monte Carlo draws and seed of the headline composite index (equal weights).
+INDEX_DRAWS, INDEX_SEED = 1000, 20190403
+#: The years of the investment series shown in a territory report.
+SERIES_YEARS = (2014, 2025)
+
+COLUMNS = [*TIDY, "ci_low", "ci_high"]
+#: Series whose first-to-last growth and modelled trend are headlines.
+GROWTH_SERIES = ("implantations", "jobs_created", "fdi_decisions")
+TREND_SERIES = ("implantations", "fdi_decisions")
+SHARE_SERIES = (
+    "foreign_share_of_implantations",
+    "foreign_share_of_jobs",
+    "digital_share_of_implantations",
+)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline results for one territory (or all), from one set of inputs."""
+
+    territory: str | None
+    population_vintage: int
+    indicators: pd.DataFrame
+    """The tidy table of ``analysis indicators`` (``COLUMNS``), sorted."""
+    notes: tuple[str, ...]
+    """What could not be computed, and why."""
+    index: composite_index.IndexUncertainty
+    """The composite index over the capitals (ranks with their 90 % intervals)."""
+    index_inputs: pd.DataFrame
+    index_excluded: dict[str, str]
+    size_adjusted: models.SizeAdjustedResult
+    """Observed against expected declared start-ups, given population."""
+
+
+def population_rows(population: pd.DataFrame) -> pd.DataFrame:
+    """Population municipale as tidy rows (indicator ``population_municipale``)."""
+    return pd.DataFrame(
+        {
+            "territory_id": population["territory_id"],
+            "indicator": "population_municipale",
+            "year": population["census_year"],
+            "value": population["population_municipale"].astype(float),
+            "unit": "inhabitants",
+            "source_ids": population["source_id"],
+        }
+    )
+
+
+def declared_density(facts: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """Declared start-up counts per 100,000 inhabitants (each count keeps its own source)."""
+    counts = facts[
+        (facts["indicator"] == "startups_declared")
+        & facts["territory_id"].isin(territories.CAPITALE_IDS + (territories.COUNTRY_ID,))
+    ]
+    return metrics.density(counts, population, skip_missing=True)
+
+
+def series_growth(
+    facts: pd.DataFrame, sources: pd.DataFrame, territory_id: str, indicator: str
+) -> pd.DataFrame:
+    """Growth and CAGR between the first and last years of a cited series."""
+    s, _ = series.pick(facts, sources, territory_id, indicator)
+    if len(s) < 2:
+        raise InsufficientDataError(f"{indicator} of {territory_id}: fewer than 2 years")
+    start, end = int(s["year"].min()), int(s["year"].max())
+    return pd.concat(
+        [metrics.growth(s, start, end), metrics.cagr(s, start, end)], ignore_index=True
+    )
+
+
+def trend_rows(s: pd.DataFrame) -> pd.DataFrame:
+    """The modelled growth rate of a count series, with its 95 % interval."""
+    fit = models.fit_trend(s, horizon=0)
+    g = fit.estimates.set_index("term").loc["growth_rate"]
+    return pd.DataFrame(
+        [
+            {
+                "territory_id": s["territory_id"].iloc[0],
+                "indicator": f"{s['indicator'].iloc[0]}_trend_growth",
+                "year": int(s["year"].max()),
+                "value": g["estimate"],
+                "unit": f"percent per year ({fit.model.replace('_', ' ')} trend, "
+                f"{int(s['year'].min())}-{int(s['year'].max())})",
+                "source_ids": g["source_ids"],
+                "ci_low": g["ci_low"],
+                "ci_high": g["ci_high"],
+            }
+        ]
+    )
+
+
+def _series_rows(facts, sources, tid: str) -> list[pd.DataFrame]:
+    parts = []
+    for ind in GROWTH_SERIES:
+        try:
+            s, _ = series.pick(facts, sources, tid, ind)
+        except InsufficientDataError:
+            continue
+        if len(s) >= 2:
+            parts.append(series_growth(facts, sources, tid, ind))
+        if ind in TREND_SERIES and len(s) >= 3:
+            parts.append(trend_rows(s))
+    found = []
+    for ind in (*SHARE_SERIES, "implantations", "jobs_created"):
+        try:
+            found.append(series.pick(facts, sources, tid, ind)[0])
+        except InsufficientDataError:
+            continue
+    if found:
+        cited = pd.concat(found, ignore_index=True)
+        parts.append(cited[cited["indicator"].isin(SHARE_SERIES)])
+        with contextlib.suppress(InsufficientDataError):
+            parts.append(investment.jobs_per_project(cited))
+    return parts
+
+
+def size_adjusted_fit(inputs: Inputs, population_vintage: int) -> models.SizeAdjustedResult:
+    """The size-adjusted model on each capital's latest declared count (:data:`REFERENCE_YEAR`)."""
+    counts, _ = density.latest_declared(inputs, REFERENCE_YEAR)
+    pop = inputs.population(population_vintage)
+    return models.fit_size_adjusted(counts, pop[pop["territory_id"].isin(territories.CAPITALE_IDS)])
+
+
+def size_adjusted_rows(fit: models.SizeAdjustedResult, population_vintage: int) -> pd.DataFrame:
+    """Observed / expected ratio and its rank, on the latest declared counts."""
+    perf = fit.performance
+    ratio = pd.DataFrame(
+        {
+            "territory_id": perf["territory_id"],
+            "indicator": "startups_declared_observed_to_expected",
+            "year": perf["year"],
+            "value": perf["ratio"],
+            "unit": f"ratio ({fit.model.replace('_', ' ')}, population municipale {population_vintage})",
+            "source_ids": perf["source_ids"],
+            "ci_low": perf["ratio_low"],
+            "ci_high": perf["ratio_high"],
+        }
+    )
+    rank = ratio.assign(
+        indicator="startups_declared_observed_to_expected_rank",
+        value=perf["rank"].astype(float).to_numpy(),
+        unit=f"rank among {len(perf)} capitals (1 = most above expected)",
+        ci_low=np.nan,
+        ci_high=np.nan,
+    )
+    return pd.concat([ratio, rank], ignore_index=True)
+
+
+def index_fit(
+    inputs: Inputs, population_vintage: int
+) -> tuple[composite_index.IndexUncertainty, pd.DataFrame, dict[str, str]]:
+    """The composite index with equal weights, :data:`INDEX_DRAWS` draws, seed :data:`INDEX_SEED`.
+
+    Returns the Monte Carlo result, its input frame and the capitals left out with the reason.
+    """
+    frame, excluded = ecosystem.index_inputs(inputs, REFERENCE_YEAR, population_vintage)
+    mc = composite_index.monte_carlo(frame, n_draws=INDEX_DRAWS, seed=INDEX_SEED, sensitivity=False)
+    return mc, frame, excluded
+
+
+def index_rows(mc: composite_index.IndexUncertainty, population_vintage: int) -> pd.DataFrame:
+    """Composite index median rank with its 90 % rank interval (equal weights)."""
+    r = mc.ranks
+    return pd.DataFrame(
+        {
+            "territory_id": r["territory_id"],
+            "indicator": "ecosystem_index_median_rank",
+            "year": population_vintage,
+            "value": r["median_rank"].astype(float),
+            "unit": f"rank among {len(r)} capitals (90 % rank interval)",
+            "source_ids": r["source_ids"],
+            "ci_low": r["rank_low"].astype(float),
+            "ci_high": r["rank_high"].astype(float),
+        }
+    )
+
+
+def headline(
+    inputs: Inputs,
+    territory: str | None = None,
+    population_vintage: int | None = None,
+) -> Headline:
+    """Every headline result for one territory (or all when `territory` is None).
+
+    Parameters
+    ----------
+    inputs : the tables, loaded once (:func:`analysis.data.inputs.load_inputs`).
+    territory : a territory id (capital, region or ``france``), or None for all.
+    population_vintage : the census year of the denominators (None: the default).
+
+    Returns
+    -------
+    :class:`Headline`.
+    """
+    if territory is not None:
+        rules.territory(territory)
+    vintage = rules.population_vintage(population_vintage)
+    facts, sources = inputs.facts, inputs.sources
+    population = inputs.population(vintage)
+    fit = size_adjusted_fit(inputs, vintage)
+    mc, frame, excluded = index_fit(inputs, vintage)
+    wanted = [territory] if territory else list(territories.valid_territory_ids())
+    parts = [population_rows(population), declared_density(facts, population)]
+    for tid in wanted:
+        parts += _series_rows(facts, sources, tid)
+        if territories.territory_kind(tid) != "country":
+            parts.append(
+                investment.shares_of_region_and_france(
+                    inputs, tid, (rules.YEAR_MIN, rules.YEAR_MAX)
+                )
+            )
+    parts += [size_adjusted_rows(fit, vintage), index_rows(mc, vintage)]
+    out = pd.concat([p.reindex(columns=COLUMNS) for p in parts if len(p)], ignore_index=True)
+    out = out.drop_duplicates(subset=["territory_id", "indicator", "year", "source_ids"])
+    if territory is not None:
+        out = out[out["territory_id"] == territory]
+    out = out.sort_values(["territory_id", "indicator", "year", "source_ids"])
+    out = out.reset_index(drop=True)
+    declared = set(facts.loc[facts["indicator"] == density.DECLARED, "territory_id"])
+    if territory is not None:
+        declared &= {territory}
+    notes = tuple(
+        f"no population for {t} in census {vintage}: its declared start-ups per 100,000 "
+        "are not computed"
+        for t in sorted(declared - set(population["territory_id"]))
+    )
+    return Headline(territory, vintage, out, notes, mc, frame, excluded, fit)

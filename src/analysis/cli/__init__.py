@@ -1,0 +1,66 @@
+"""The ``analysis`` command: one module per command group.
+
+``data`` (verify, list, build), ``indicators``, ``runs`` (run, render, notebooks) and
+``register`` (sirene aggregate, convert, fetch). Building the parser imports no heavy
+library (pandas, seaborn, statsmodels, DuckDB): each handler imports what it needs, so
+``analysis --help`` answers at once.
+
+Errors the user can fix are printed on one line (no traceback unless ``--debug``) and the
+command exits with status 2; an interruption exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis import __version__
+from analysis.cli import data, indicators, register, runs
+from analysis.core.errors import AnalysisError
+
+EXIT_USER_ERROR = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the command."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: the global options, then each group's sub-commands."""
+    p = Parser(
+        prog="analysis",
+        description="Investment attraction and start-up density of the Capitales French Tech.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="data folder (default: the project's data/)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in (data, indicators, runs, register):
+        group.add_cli(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return int(e.code or 0)
+    try:
+        return int(args.func(args) or 0)
+    except AnalysisError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,145 @@
+"""``analysis sirene aggregate|convert|fetch``: start-ups from the SIRENE register."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from analysis.core import rules
+from analysis.data.register.fetch import DEFAULT_FETCH_FILE, DEFAULT_URLS
+from analysis.data.register.spec import LEGAL_UNIT_CATEGORIES, LEVELS
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from analysis.data.register import aggregate, write_outputs, yearly_creations
+
+    result = aggregate(
+        args.path,
+        as_of=rules.as_of(args.as_of, "--as-of"),
+        young_years=rules.young_years(args.young_years, "--young-years"),
+        level=args.level,
+        ict_codes=rules.ict_codes(args.ict_codes, "--ict-codes") if args.ict_codes else None,
+        population_vintage=args.population_vintage,
+        legal_units=args.legal_units,
+        legal_unit_categories=args.legal_unit_categories,
+        cache_dir=args.cache_dir,
+        data_dir=getattr(args, "data_dir", None),
+    )
+    if args.yearly_out is not None:
+        result.yearly, _ = yearly_creations(
+            args.path,
+            level=args.level,
+            ict_codes=args.ict_codes,
+            population_vintage=args.population_vintage,
+            cache_dir=args.cache_dir,
+            data_dir=getattr(args, "data_dir", None),
+        )
+    result.report.out = str(args.out)
+    write_outputs(result, args.out, args.yearly_out)
+    sys.stdout.write(result.report.text())
+    if args.yearly_out is not None:
+        print(f"  yearly creations -> {args.yearly_out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from analysis.data.register import convert
+
+    t0 = time.perf_counter()
+    conv = convert(args.path, args.cache_dir)
+    if conv.sha256 is None:
+        print(f"{conv.path}: already parquet, nothing to convert")
+    else:
+        state = "cache hit" if conv.cached else "converted"
+        print(f"{state}: {conv.source} -> {conv.path} ({time.perf_counter() - t0:.1f} s)")
+        print(f"sha256 of the source: {conv.sha256}")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from analysis.data.register import fetch
+
+    got = fetch(args.url, args.dest, name=args.file if args.url is None else args.name)
+    how = f" (resumed from byte {got.resumed_from:,})" if got.resumed_from else ""
+    print(f"downloaded {got.url} -> {got.path} ({got.size:,} bytes){how}")
+    print(f"sha256 {got.sha256}  (written to {got.path.name}.sha256)")
+    return 0
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``sirene aggregate|convert|fetch``."""
+    sirene = subparsers.add_parser(
+        "sirene", help="start-ups from the SIRENE register (INSEE stock files, DuckDB)"
+    )
+    sub = sirene.add_subparsers(dest="sirene_command", required=True)
+
+    agg = sub.add_parser(
+        "aggregate",
+        help="count young active ICT establishments per commune, EPCI or territory",
+        description="Write code,name,startups (one row per code) and print a report.",
+    )
+    agg.add_argument("path", type=Path, help="StockEtablissement_utf8 .zip, .csv or .parquet")
+    agg.add_argument("--level", choices=LEVELS, default="territory")
+    agg.add_argument("--as-of", required=True, help="reference date, YYYY-MM-DD")
+    agg.add_argument(
+        "--young-years",
+        required=True,
+        type=int,
+        help=f"created at most N years before --as-of (0 <= N <= {rules.YOUNG_YEARS_MAX})",
+    )
+    agg.add_argument("--out", type=Path, required=True, help="CSV to write (atomically)")
+    agg.add_argument(
+        "--ict-codes",
+        nargs="+",
+        default=None,
+        metavar="CODE",
+        help="NAF codes to count instead of the 25 ICT codes (62.01Z or 6201Z; comma or space)",
+    )
+    agg.add_argument(
+        "--population-vintage",
+        type=int,
+        choices=rules.POPULATION_VINTAGES,
+        default=rules.DEFAULT_POPULATION_VINTAGE,
+        help="census year of the commune -> EPCI -> territory table",
+    )
+    agg.add_argument(
+        "--legal-units", type=Path, default=None, help="StockUniteLegale zip/csv/parquet to join"
+    )
+    agg.add_argument(
+        "--legal-unit-categories",
+        nargs="+",
+        default=None,
+        choices=LEGAL_UNIT_CATEGORIES,
+        metavar="CAT",
+        help="keep legal units of these categorieEntreprise values: "
+        + ", ".join(LEGAL_UNIT_CATEGORIES),
+    )
+    agg.add_argument(
+        "--yearly-out", type=Path, default=None, help="also write code,name,year,creations here"
+    )
+    agg.add_argument("--cache-dir", type=Path, default=None, help="parquet cache for zip inputs")
+    agg.set_defaults(func=cmd_aggregate)
+
+    conv = sub.add_parser(
+        "convert", help="convert a stock zip or CSV once to a cached parquet file"
+    )
+    conv.add_argument("path", type=Path)
+    conv.add_argument(
+        "--cache-dir", type=Path, default=None, help="default: data/external/sirene-cache"
+    )
+    conv.set_defaults(func=cmd_convert)
+
+    fet = sub.add_parser("fetch", help="download an official stock file (resumable)")
+    fet.add_argument("--url", default=None, help="default: the stable data.gouv.fr URL of --file")
+    fet.add_argument(
+        "--file",
+        choices=tuple(DEFAULT_URLS),
+        default=DEFAULT_FETCH_FILE,
+        help=f"official file to download (default {DEFAULT_FETCH_FILE})",
+    )
+    fet.add_argument("--name", default=None, help="file name for --url (default: from the URL)")
+    fet.add_argument("--dest", type=Path, default=None, help="default: data/external/sirene")
+    fet.set_defaults(func=cmd_fetch)
+    return sirene

@@ -1,0 +1,7 @@
+"""The data layer: the only code that reads data files.
+
+``schemas`` (table rules), ``datasets`` (the readers), ``catalog`` (sidecars, checksums,
+``analysis data verify``), ``inputs`` (the bundle the analyses take), ``geography`` (the
+build step of the INSEE population tables) and ``register/`` (the SIRENE stock, scanned
+with DuckDB).
+"""

@@ -1,0 +1,179 @@
+"""The only module that reads data files. It returns tidy, typed DataFrames.
+
+Raw tables live in ``data/raw/<source_id>/<file>.csv`` beside a ``<file>.csv.meta.yaml``
+sidecar whose ``schema`` key names the table's schema (see :mod:`analysis.data.schemas`).
+Derived tables live in ``data/derived/`` and are written by ``analysis data build``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from analysis.core import paths, rules
+from analysis.core.cache import cached_on_files
+from analysis.core.errors import DataError, ParameterError
+from analysis.data.schemas import Schema, get_schema, validate
+from analysis.data.sidecars import SIDECAR_SUFFIX, read_text_utf8, sidecar_path
+
+
+def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
+    """Read a CSV file and validate it against `schema` (errors name file, line and column)."""
+    path = Path(path)
+    if isinstance(schema, str):
+        schema = get_schema(schema, where=str(path))
+    text = read_text_utf8(path)
+    try:
+        raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: not a well-formed CSV table ({e})") from None
+    if raw.empty:
+        raise DataError(f"{path}: has a header but no rows")
+    return validate(raw, schema, path)
+
+
+def count_rows(path: Path) -> int:
+    """Data rows of a CSV table (records, not lines: quoted newlines are allowed)."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as f:
+        return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+
+
+def data_root(data_dir: Path | str | None = None) -> Path:
+    """The data folder: `data_dir`, else the project's ``data/``."""
+    return Path(data_dir) if data_dir else paths.data_dir()
+
+
+def raw_files(data_dir: Path | str | None = None) -> list[Path]:
+    """Every file under ``raw/<source_id>/`` (the inputs a raw table depends on)."""
+    return sorted((data_root(data_dir) / "raw").glob("*/*"))
+
+
+def raw_tables(schema_name: str, data_dir: Path | None = None) -> list[Path]:
+    """The raw CSV files whose sidecar declares `schema_name`, sorted by path."""
+    return list(_raw_tables(schema_name, str(data_root(data_dir))))
+
+
+def _sidecars(schema_name: str, data_dir: str) -> list[Path]:
+    return sorted((Path(data_dir) / "raw").glob(f"*/*.csv{SIDECAR_SUFFIX}"))
+
+
+@cached_on_files(_sidecars)
+def _raw_tables(schema_name: str, data_dir: str) -> tuple[Path, ...]:
+    out = []
+    for meta_path in _sidecars(schema_name, data_dir):
+        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+        if isinstance(meta, dict) and meta.get("schema") == schema_name:
+            out.append(meta_path.with_name(meta_path.name.removesuffix(SIDECAR_SUFFIX)))
+    return tuple(out)
+
+
+def _load_raw(schema_name: str, data_dir: Path | None) -> pd.DataFrame:
+    frames = []
+    for path in raw_tables(schema_name, data_dir):
+        df = read_csv_table(path, schema_name)
+        source_id = path.parent.name
+        wrong = df["source_id"] != source_id
+        if wrong.any():
+            i = int(wrong.to_numpy().nonzero()[0][0])
+            raise DataError(
+                f"{path}, line {i + 2}, column 'source_id': {df['source_id'][i]!r} differs from "
+                f"the folder's source id {source_id!r}"
+            )
+        frames.append(df)
+    if not frames:
+        raise DataError(f"no raw table with schema {schema_name!r} under {data_root(data_dir)}")
+    schema = get_schema(schema_name)
+    df = pd.concat(frames, ignore_index=True)
+    return df.sort_values(list(schema.key), kind="stable").reset_index(drop=True)
+
+
+def _raw_inputs(schema_name: str, data_dir: str) -> list[Path]:
+    return raw_files(data_dir)
+
+
+@cached_on_files(_raw_inputs)
+def _raw_cached(schema_name: str, data_dir: str) -> pd.DataFrame:
+    return _load_raw(schema_name, Path(data_dir))
+
+
+def load_facts(data_dir: Path | None = None) -> pd.DataFrame:
+    """Every cited figure: territory_id, indicator, year, value, unit, source_id, locator, definition.
+
+    Read once while the raw files stay as they are (an edited file is read again).
+    """
+    return _raw_cached("facts", str(data_root(data_dir))).copy()
+
+
+def load_labels(data_dir: Path | None = None) -> pd.DataFrame:
+    """French Tech labels (2014 métropoles, 2015 additions, 2019 capitales)."""
+    return _raw_cached("labels", str(data_root(data_dir))).copy()
+
+
+def derived_path(name: str, data_dir: Path | str | None = None) -> Path:
+    """``<data>/derived/<name>.csv``."""
+    return data_root(data_dir) / "derived" / f"{name}.csv"
+
+
+def _derived_inputs(name: str, data_dir: str) -> list[Path]:
+    path = derived_path(name, data_dir)
+    return [path, sidecar_path(path)]
+
+
+@cached_on_files(_derived_inputs)
+def _derived_cached(name: str, data_dir: str) -> pd.DataFrame:
+    path = derived_path(name, data_dir)
+    if not path.is_file():
+        raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
+    return read_csv_table(path, name)
+
+
+def load_derived(name: str, data_dir: Path | None = None) -> pd.DataFrame:
+    """A table of ``data/derived`` (``epci``, ``communes``, ``territory_population``, ...)."""
+    return _derived_cached(name, str(data_root(data_dir))).copy()
+
+
+def population_of(
+    capitals: pd.DataFrame, regions: pd.DataFrame, vintage: int | None = None
+) -> pd.DataFrame:
+    """Population municipale of the 13 capitals, the regions and France for one census year.
+
+    Parameters
+    ----------
+    capitals : the derived table ``territory_population`` (every vintage).
+    regions : the derived table ``region_population`` (every vintage).
+    vintage : the census year (:data:`analysis.core.rules.POPULATION_VINTAGES`; None: the
+        default).
+
+    Returns
+    -------
+    ``territory_id, census_year, population_municipale, source_id``, one row per territory
+    with a population in that census, sorted by id. Capitals sum the communes of their
+    EPCIs; regions and France sum their communes (same census year, never mixed).
+    """
+    vintage = rules.population_vintage(vintage)
+    years = sorted(int(y) for y in capitals["census_year"].unique())
+    if vintage not in years:
+        raise ParameterError(
+            f"population_vintage: no population table for census year {vintage!r}; available: "
+            f"{', '.join(map(str, years))}"
+        )
+    cols = ["territory_id", "census_year", "population_municipale", "source_id"]
+    df = pd.concat([capitals[cols], regions[cols]], ignore_index=True)
+    df = df[df["census_year"] == vintage]
+    return df.sort_values("territory_id").reset_index(drop=True)
+
+
+def load_territory_population(
+    vintage: int | None = None, data_dir: Path | None = None
+) -> pd.DataFrame:
+    """:func:`population_of` on the derived tables of `data_dir`."""
+    return population_of(
+        load_derived("territory_population", data_dir),
+        load_derived("region_population", data_dir),
+        vintage,
+    )

@@ -1,0 +1,522 @@
+"""Count the register's start-ups (young, active ICT establishments) per commune, EPCI or capital.
+
+A *start-up from the register* (``docs/definitions.md``) is an establishment of the SIRENE
+stock file ``StockEtablissement`` that
+
+* is active: ``etatAdministratifEtablissement == "A"``;
+* is classified in NAF rév. 2: ``nomenclatureActivitePrincipaleEtablissement == "NAFRev2"``
+  (rows in the older NAFRev1, NAF1993 or NAPv2 nomenclatures are excluded and reported);
+* has its ``activitePrincipaleEtablissement`` in the ICT list
+  (:data:`analysis.core.ict_sector.ICT_NAF_CODES`, a parameter);
+* was created no more than ``young_years`` years before ``as_of``:
+  ``as_of - young_years <= dateCreationEtablissement <= as_of`` (both parameters; rows created
+  after ``as_of``, which a stock file newer than ``as_of`` holds, are excluded and reported).
+
+It is attributed to a territory through ``codeCommuneEtablissement``
+(:mod:`analysis.data.register.lookup`). Codes that match nothing are counted and reported by
+kind, never dropped silently.
+
+DuckDB scans, filters and groups the file under a fixed memory limit
+(:mod:`analysis.data.register.engine`); Python only sees the grouped counts (a few thousand
+rows), and the whole path runs without pandas: :attr:`Result.table` builds a DataFrame only
+when a caller asks for one.
+
+Load inputs (:func:`~analysis.data.register.sources.inspect_source`,
+:func:`~analysis.data.register.lookup.load_geography`), process (:func:`aggregate`,
+:func:`yearly_creations`), save outputs (:func:`write_outputs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from analysis.core import rules
+from analysis.core.atomic import atomic_write_text
+from analysis.core.errors import ParameterError
+from analysis.core.ict_sector import DESCRIPTION as ICT_DESCRIPTION
+from analysis.core.ict_sector import ICT_NAF_CODES
+from analysis.data.register import engine
+from analysis.data.register.cache import scannable
+from analysis.data.register.lookup import Geography, load_geography
+from analysis.data.register.sources import Source
+from analysis.data.register.spec import (
+    ACTIVE,
+    COUNTED,
+    ETABLISSEMENT,
+    LEGAL_UNIT_CATEGORIES,
+    LEVELS,
+    NAF_REV2,
+    REASON_NAMES,
+    REASONS,
+    UNITE_LEGALE,
+    UNMATCHED_KINDS,
+    unmatched_kind,
+    years_before,
+)
+from analysis.data.register.spec import (
+    REASON_CODES as R,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class Report:
+    """What a run scanned, excluded and could not attribute, for the CLI and the sidecar."""
+
+    source: str
+    source_form: str
+    layout: str
+    level: str
+    as_of: dt.date
+    young_years: int
+    since: dt.date
+    ict_codes: tuple[str, ...]
+    vintage: int
+    geo_version: str
+    legal_units: str | None = None
+    categories: tuple[str, ...] | None = None
+    rows_scanned: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    startups_total: int = 0
+    startups_attributed: int = 0
+    unmatched: dict[str, dict[str, object]] = field(default_factory=dict)
+    units: int = 0
+    seconds: float = 0.0
+    out: str | None = None
+
+    def lines(self) -> list[str]:
+        ict = (
+            f"{len(self.ict_codes)} ICT codes ({ICT_DESCRIPTION})"
+            if self.ict_codes == ICT_NAF_CODES
+            else f"{len(self.ict_codes)} NAF codes given: {', '.join(self.ict_codes)}"
+        )
+        out = [
+            f"SIRENE start-ups from {self.source} ({self.source_form}, {self.layout})",
+            f"  rule: active, NAFRev2, {ict}, created {self.since} .. {self.as_of} "
+            f"(as-of {self.as_of}, young-years {self.young_years})",
+            f"  geography: census {self.vintage} (geography {self.geo_version}), "
+            f"level {self.level}",
+        ]
+        if self.legal_units:
+            cats = ", ".join(self.categories) if self.categories else "any"
+            out.append(
+                f"  legal units: {self.legal_units} (created in the same window; "
+                f"categorieEntreprise: {cats})"
+            )
+        out.append(f"  rows scanned: {self.rows_scanned:,}")
+        for reason, n in self.excluded.items():
+            if n or not reason.startswith("ul_") or self.legal_units:
+                out.append(f"  excluded, {REASONS[reason]}: {n:,}")
+        out.append(f"  start-ups in the register: {self.startups_total:,}")
+        n_un = sum(int(v["rows"]) for v in self.unmatched.values())  # type: ignore[call-overload]
+        n_codes = sum(int(v["codes"]) for v in self.unmatched.values())  # type: ignore[call-overload]
+        out.append(f"  codes left unmatched: {n_codes:,} codes, {n_un:,} start-ups")
+        for kind, v in self.unmatched.items():
+            examples = ", ".join(repr(x) for x in v.get("examples", []))  # type: ignore[union-attr]
+            ex = f" (e.g. {examples})" if examples and kind != "outside" else ""
+            codes = "" if kind == "empty" else f" in {int(v['codes']):,} codes"  # type: ignore[call-overload]
+            out.append(
+                f"    {UNMATCHED_KINDS[kind]}: {int(v['rows']):,} start-ups{codes}{ex}"  # type: ignore[call-overload]
+            )
+        dest = f" -> {self.out}" if self.out else ""
+        out.append(
+            f"  start-ups attributed: {self.startups_attributed:,} in {self.units:,} "
+            f"{self.level} codes{dest}"
+        )
+        out.append(f"  time taken: {self.seconds:.2f} s")
+        return out
+
+    def text(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "source_form": self.source_form,
+            "layout": self.layout,
+            "level": self.level,
+            "as_of": self.as_of.isoformat(),
+            "young_years": self.young_years,
+            "created_since": self.since.isoformat(),
+            "ict_codes": list(self.ict_codes),
+            "ict_source": ICT_DESCRIPTION,
+            "population_vintage": self.vintage,
+            "geo_version": self.geo_version,
+            "legal_units": self.legal_units,
+            "legal_unit_categories": list(self.categories) if self.categories else None,
+            "rows_scanned": self.rows_scanned,
+            "excluded": dict(self.excluded),
+            "startups_in_register": self.startups_total,
+            "startups_attributed": self.startups_attributed,
+            "unmatched": {
+                k: {"rows": int(v["rows"]), "codes": int(v["codes"])}  # type: ignore[call-overload]
+                for k, v in self.unmatched.items()
+            },
+        }
+
+
+@dataclass
+class Result:
+    """One row per code of the level (``code, name, startups``), and the run's report."""
+
+    rows: list[tuple[str, str, int]]
+    report: Report
+    #: start-ups per register code (as written in the file, None when empty), before any mapping
+    by_code: dict[str | None, int]
+    #: yearly creations (``code, name, year, creations``), when asked for
+    yearly: list[tuple[str, str, int, int]] | None = None
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The rows as a DataFrame ``code, name, startups`` (pandas is imported here)."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.rows, columns=["code", "name", "startups"])
+        return df.astype({"startups": "int64"})
+
+    @property
+    def by_register_code(self) -> pd.DataFrame:
+        """Start-ups per register code as a DataFrame ``code, startups``."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.by_code.items()), columns=["code", "startups"])
+
+
+def _date_expr(col: str, arrow_type: str = "string") -> str:
+    """A DATE or NULL: strict YYYY-MM-DD text, or a date/timestamp column of a typed parquet."""
+    if arrow_type.startswith(("date", "timestamp")):
+        return f"TRY_CAST({engine.ident(col)} AS DATE)"
+    c = f"CAST({engine.ident(col)} AS VARCHAR)"
+    return f"(CASE WHEN length({c}) = 10 THEN TRY_CAST({c} AS DATE) END)"
+
+
+def _siren_expr() -> str:
+    """siren as 9 characters, whether the file types it as text or as an integer."""
+    return "lpad(CAST(siren AS VARCHAR), 9, '0')"
+
+
+def _classify_sql(
+    src: Source, ict: Sequence[str], since: dt.date, as_of: dt.date, *, with_siren: bool
+) -> str:
+    ict_list = ", ".join(engine.sql_str(c) for c in ict)
+    date_col = "dateCreationEtablissement"
+    d = _date_expr(date_col, src.type_of(date_col))
+    scan = engine.scan_sql(src)
+    siren = f", {_siren_expr()} AS siren" if with_siren else ""
+    return f"""
+        SELECT CAST(codeCommuneEtablissement AS VARCHAR) AS code{siren},
+          CASE
+            WHEN etatAdministratifEtablissement IS DISTINCT FROM '{ACTIVE}' THEN {R["inactive"]}
+            WHEN nomenclatureActivitePrincipaleEtablissement IS DISTINCT FROM '{NAF_REV2}'
+              THEN {R["other_nomenclature"]}
+            WHEN activitePrincipaleEtablissement IS NULL
+              OR activitePrincipaleEtablissement NOT IN ({ict_list}) THEN {R["not_ict"]}
+            WHEN {d} IS NULL THEN {R["no_date"]}
+            WHEN {d} < DATE '{since.isoformat()}' THEN {R["too_old"]}
+            WHEN {d} > DATE '{as_of.isoformat()}' THEN {R["after_as_of"]}
+            ELSE {R[COUNTED]}
+          END::UTINYINT AS reason
+        FROM {scan}
+    """
+
+
+def _count_sql(
+    src: Source,
+    ict: Sequence[str],
+    since: dt.date,
+    as_of: dt.date,
+    ul_src: Source | None,
+    categories: Sequence[str] | None,
+) -> str:
+    """(reason, code, n): per register code for start-ups, one total per excluded reason."""
+    cls = _classify_sql(src, ict, since, as_of, with_siren=ul_src is not None)
+    if ul_src is None:
+        return f"""
+            WITH cls AS ({cls})
+            SELECT reason, CASE WHEN reason = {R[COUNTED]} THEN code END AS code, count(*) AS n
+            FROM cls GROUP BY ALL
+        """
+    d = _date_expr("dateCreationUniteLegale", ul_src.type_of("dateCreationUniteLegale"))
+    ul_scan = engine.scan_sql(ul_src)
+    cat_filter = (
+        "ul.cat IS NULL OR ul.cat NOT IN (" + ", ".join(engine.sql_str(c) for c in categories) + ")"
+        if categories
+        else "false"
+    )
+    return f"""
+        WITH cls AS ({cls}),
+        agg AS (
+          SELECT reason,
+                 CASE WHEN reason = {R[COUNTED]} THEN code END AS code,
+                 CASE WHEN reason = {R[COUNTED]} THEN siren END AS siren,
+                 count(*) AS n
+          FROM cls GROUP BY ALL
+        ),
+        ul AS (
+          SELECT {_siren_expr()} AS siren,
+                 any_value({d}) AS d,
+                 any_value(CAST(categorieEntreprise AS VARCHAR)) AS cat
+          FROM {ul_scan}
+          WHERE {_siren_expr()} IN (SELECT siren FROM agg WHERE reason = {R[COUNTED]})
+          GROUP BY 1
+        ),
+        joined AS (
+          SELECT CASE
+                   WHEN agg.reason <> {R[COUNTED]} THEN agg.reason
+                   WHEN ul.siren IS NULL THEN {R["ul_missing"]}
+                   WHEN {cat_filter} THEN {R["ul_category"]}
+                   WHEN ul.d IS NULL THEN {R["ul_no_date"]}
+                   WHEN ul.d < DATE '{since.isoformat()}' THEN {R["ul_too_old"]}
+                   WHEN ul.d > DATE '{as_of.isoformat()}' THEN {R["ul_after_as_of"]}
+                   ELSE {R[COUNTED]}
+                 END::UTINYINT AS reason,
+                 agg.code, agg.n
+          FROM agg LEFT JOIN ul ON agg.siren = ul.siren
+        )
+        SELECT reason, CASE WHEN reason = {R[COUNTED]} THEN code END AS code, sum(n) AS n
+        FROM joined GROUP BY ALL
+    """
+
+
+def _unmatched_summary(unmatched: dict[str | None, int]) -> dict[str, dict[str, object]]:
+    """Unmatched codes by kind: how many rows, how many codes, the three largest codes."""
+    out: dict[str, dict[str, object]] = {}
+    for kind in UNMATCHED_KINDS:
+        part = {c: n for c, n in unmatched.items() if unmatched_kind(c) == kind}
+        top = sorted(part.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        out[kind] = {
+            "rows": int(sum(part.values())),
+            "codes": len(part) if kind != "empty" else int(bool(part)),
+            "examples": [c for c, _ in top[:3] if isinstance(c, str)],
+        }
+    return out
+
+
+def _check_options(
+    as_of: object,
+    young_years: object,
+    level: object,
+    ict_codes: Iterable[str] | str | None,
+    population_vintage: object,
+) -> tuple[dt.date, int, str, tuple[str, ...], int]:
+    return (
+        rules.as_of(as_of, "as_of"),
+        rules.young_years(young_years, "young_years"),
+        rules.choice(level, "level", LEVELS),  # type: ignore[arg-type]
+        rules.ict_codes(ict_codes, "ict_codes"),
+        rules.population_vintage(population_vintage, "population_vintage"),
+    )
+
+
+def _categories(values: Iterable[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    cats = sorted({str(c).strip() for c in values if str(c).strip()})
+    for c in cats:
+        rules.choice(c, "legal_unit_categories", LEGAL_UNIT_CATEGORIES)
+    return tuple(cats) or None
+
+
+def aggregate(
+    path: Path | str,
+    *,
+    as_of: object,
+    young_years: object,
+    level: str = "territory",
+    ict_codes: Iterable[str] | str | None = None,
+    population_vintage: int | None = None,
+    legal_units: Path | str | None = None,
+    legal_unit_categories: Iterable[str] | None = None,
+    cache_dir: Path | str | None = None,
+    data_dir: Path | None = None,
+    progress: bool | None = None,
+) -> Result:
+    """Count the register's start-ups (see the module docstring) per code of `level`.
+
+    Parameters
+    ----------
+    path : a ``StockEtablissement`` zip, CSV or parquet file.
+    as_of, young_years : the window: created in ``[as_of - young_years, as_of]``.
+    level : ``commune``, ``epci`` or ``territory`` (the 13 capitals).
+    ict_codes : NAF codes to count instead of the ICT sector.
+    population_vintage : the census vintage of the commune -> EPCI -> capital table.
+    legal_units : a ``StockUniteLegale`` file. Adds two rules, joined on siren: the legal unit
+        must also have been created in the window (a new branch of an old company is not a
+        start-up) and, if `legal_unit_categories` is given (``PME``, ``ETI``, ``GE``), its
+        categorieEntreprise must be one of them.
+    cache_dir : where a zip's parquet conversion is cached.
+    data_dir : the data folder holding ``derived/communes.csv``.
+    progress : progress bars (default: on a terminal).
+
+    Returns
+    -------
+    :class:`Result`: one row per code of the level with its count, every excluded row counted
+    under its reason in the report, every unmatched code reported by kind.
+    """
+    t0 = time.perf_counter()
+    as_of, young_years, level, ict, vintage = _check_options(
+        as_of, young_years, level, ict_codes, population_vintage
+    )
+    categories = _categories(legal_unit_categories)
+    if categories and legal_units is None:
+        raise ParameterError("legal_unit_categories: needs legal_units (a StockUniteLegale file)")
+    since = years_before(as_of, young_years)
+    progress = engine.progress_default(progress)
+    given, src = scannable(path, ETABLISSEMENT, cache_dir, progress)
+    ul_src = ul_given = None
+    if legal_units is not None:
+        ul_given, ul_src = scannable(legal_units, UNITE_LEGALE, cache_dir, progress)
+    sql = _count_sql(src, ict, since, as_of, ul_src, categories)
+    loaded: dict[str, Geography] = {}
+
+    def geography() -> None:  # loaded while DuckDB scans
+        loaded["geo"] = load_geography(vintage, data_dir)
+
+    with engine.connect() as con:
+        counts = engine.run(
+            con, sql, None, where=given.where, desc="scan", progress=progress, meanwhile=geography
+        )
+    geo = loaded["geo"]
+    excluded = {k: 0 for k in REASONS if legal_units is not None or not k.startswith("ul_")}
+    by_code: dict[str | None, int] = {}
+    for reason, code, n in counts:
+        name = REASON_NAMES[reason]
+        if name == COUNTED:
+            by_code[code] = by_code.get(code, 0) + int(n)
+        else:
+            excluded[name] += int(n)
+    per_unit: dict[str, int] = {}
+    unmatched: dict[str | None, int] = {}
+    for code, n in by_code.items():
+        unit = geo.unit(code, level)
+        if unit is None:
+            unmatched[code] = n
+        else:
+            per_unit[unit] = per_unit.get(unit, 0) + n
+    rows = [(code, name, per_unit.get(code, 0)) for code, name in geo.names(level)]
+    report = Report(
+        source=str(given.path),
+        source_form=given.kind + (f" member {given.member}" if given.member else ""),
+        layout=given.layout,
+        level=level,
+        as_of=as_of,
+        young_years=young_years,
+        since=since,
+        ict_codes=ict,
+        vintage=vintage,
+        geo_version=geo.geo_version,
+        legal_units=str(ul_given.path) if ul_given else None,
+        categories=categories,
+        rows_scanned=int(sum(int(n) for _, _, n in counts)),
+        excluded=excluded,
+        startups_total=int(sum(by_code.values())),
+        startups_attributed=int(sum(n for _, _, n in rows)),
+        unmatched=_unmatched_summary(unmatched),
+        units=len(rows),
+    )
+    report.seconds = time.perf_counter() - t0
+    return Result(rows=rows, report=report, by_code=by_code)
+
+
+def yearly_creations(
+    path: Path | str,
+    *,
+    level: str = "territory",
+    ict_codes: Iterable[str] | str | None = None,
+    population_vintage: int | None = None,
+    active_only: bool = False,
+    cache_dir: Path | str | None = None,
+    data_dir: Path | None = None,
+    progress: bool | None = None,
+) -> tuple[list[tuple[str, str, int, int]], dict[str, Any]]:
+    """Establishments created each year per code of `level` (``code, name, year, creations``).
+
+    Counts NAFRev2 rows whose activity is in the ICT list by year of dateCreationEtablissement,
+    closed establishments included unless `active_only` (the stock keeps closed establishments,
+    so a year's creations do not shrink as they close). Rows classified in an older
+    nomenclature are not counted, which undercounts the years before 2008. Every code of the
+    level gets a row for every year from the first to the last year found (zeros included).
+
+    Returns
+    -------
+    The rows sorted by code and year, and a summary (rows counted, rows without a valid date,
+    unmatched codes by kind).
+    """
+    level = rules.choice(level, "level", LEVELS)
+    ict = rules.ict_codes(ict_codes, "ict_codes")
+    vintage = rules.population_vintage(population_vintage, "population_vintage")
+    geo = load_geography(vintage, data_dir)
+    progress = engine.progress_default(progress)
+    given, src = scannable(path, ETABLISSEMENT, cache_dir, progress)
+    ict_list = ", ".join(engine.sql_str(c) for c in ict)
+    d = _date_expr("dateCreationEtablissement", src.type_of("dateCreationEtablissement"))
+    active = f"AND etatAdministratifEtablissement = '{ACTIVE}'" if active_only else ""
+    sql = f"""
+        SELECT CAST(codeCommuneEtablissement AS VARCHAR) AS code, year({d}) AS year, count(*)
+        FROM {engine.scan_sql(src)}
+        WHERE nomenclatureActivitePrincipaleEtablissement = '{NAF_REV2}'
+          AND activitePrincipaleEtablissement IN ({ict_list}) {active}
+        GROUP BY ALL
+    """
+    with engine.connect() as con:
+        raw = engine.run(con, sql, None, where=given.where, desc="yearly", progress=progress)
+    no_date = sum(int(n) for _, y, n in raw if y is None)
+    dated = [(c, int(y), int(n)) for c, y, n in raw if y is not None]
+    per: dict[tuple[str, int], int] = {}
+    unmatched: dict[str | None, int] = {}
+    for code, year, n in dated:
+        unit = geo.unit(code, level)
+        if unit is None:
+            unmatched[code] = unmatched.get(code, 0) + n
+        else:
+            per[(unit, year)] = per.get((unit, year), 0) + n
+    years = range(min(y for _, y, _ in dated), max(y for _, y, _ in dated) + 1) if dated else ()
+    rows = [
+        (code, name, y, per.get((code, y), 0)) for code, name in geo.names(level) for y in years
+    ]
+    summary = {
+        "rows_counted": sum(n for _, _, n in dated),
+        "no_date": no_date,
+        "unmatched": _unmatched_summary(unmatched),
+        "active_only": active_only,
+    }
+    return rows, summary
+
+
+def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_outputs(result: Result, out: Path | str, yearly_out: Path | str | None = None) -> None:
+    """Write ``code,name,startups`` to `out` and its ``.meta.yaml`` sidecar, atomically."""
+    import yaml
+
+    out = Path(out)
+    meta = {
+        "table": "sirene start-ups from the register",
+        "built_by": "analysis sirene aggregate (src/analysis/data/register/aggregate.py)",
+        "columns": ["code", "name", "startups"],
+        **result.report.as_dict(),
+    }
+    atomic_write_text(
+        out.with_name(out.name + ".meta.yaml"),
+        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
+    )
+    atomic_write_text(out, _csv_text(["code", "name", "startups"], result.rows))
+    if yearly_out is not None and result.yearly is not None:
+        atomic_write_text(
+            Path(yearly_out), _csv_text(["code", "name", "year", "creations"], result.yearly)
+        )

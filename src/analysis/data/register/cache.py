@@ -1,0 +1,202 @@
+"""The parquet cache: a stock zip or CSV is converted once to
+``data/external/sirene-cache/<sha256 of the source>.parquet``, so that later runs scan parquet.
+
+The source's sha256 is memoised in ``<cache>/index.json`` by path, size and modification
+time. The parquet is written to a temporary file and renamed when complete: a failure (a
+full disk, a truncated zip, a Latin-1 file) leaves the cache as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis.core.atomic import atomic_path, atomic_write_text
+from analysis.core.errors import DataError
+from analysis.data.register import engine
+from analysis.data.register.sources import Source, check_utf8_sample, inspect_source
+from analysis.data.register.spec import CONVERT_MEMORY_LIMIT, TableKind, cache_dir_default
+
+
+@dataclass(frozen=True)
+class Converted:
+    source: Path
+    path: Path  # the parquet file to scan
+    sha256: str | None
+    cached: bool  # True when the cache already held it
+
+
+def sha256_with_progress(path: Path, progress: bool | None = None, chunk: int = 1 << 22) -> str:
+    from tqdm import tqdm
+
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            desc=f"sha256 {path.name}",
+            disable=not engine.progress_default(progress),
+            leave=False,
+        ) as bar,
+    ):
+        while block := f.read(chunk):
+            h.update(block)
+            bar.update(len(block))
+    return h.hexdigest()
+
+
+def _source_digest(path: Path, cache: Path, progress: bool | None) -> str:
+    """The source's sha256, memoised in ``<cache>/index.json`` by path, size and mtime."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    index_path = cache / "index.json"
+    index: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    if isinstance(index, dict) and re.fullmatch(r"[0-9a-f]{64}", str(index.get(key, ""))):
+        return index[key]
+    digest = sha256_with_progress(path, progress)
+    index = index if isinstance(index, dict) else {}
+    index[key] = digest
+    with contextlib.suppress(OSError):
+        atomic_write_text(index_path, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return digest
+
+
+def _parquet_ok(path: Path) -> bool:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(path)
+    except (pa.ArrowException, OSError):
+        return False
+    return True
+
+
+def convert(
+    path: Path | str,
+    cache_dir: Path | str | None = None,
+    *,
+    table: TableKind | None = None,
+    progress: bool | None = None,
+) -> Converted:
+    """Convert a stock zip or CSV once to ``<cache_dir>/<sha256 of the source>.parquet``.
+
+    Every column is kept, as VARCHAR (a faithful copy of the CSV). The parquet is written to a
+    temporary file and renamed when complete, so a failure (a full disk, a truncated zip, a
+    Latin-1 file) leaves the cache as it was. A parquet source is returned as it is.
+    """
+    src = inspect_source(path, table)
+    if src.kind == "parquet":
+        return Converted(src.path, src.path, None, cached=False)
+    cache = Path(cache_dir) if cache_dir else cache_dir_default()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise engine.os_error(e, f"{cache}: cannot create the cache folder") from None
+    digest = _source_digest(src.path, cache, progress)
+    target = cache / f"{digest}.parquet"
+    if target.is_file() and _parquet_ok(target):
+        return Converted(src.path, target, digest, cached=True)
+    where = src.where
+    try:
+        with tempfile.TemporaryDirectory(prefix=".convert-", dir=cache) as tmp:
+            csv_src = src
+            if src.kind == "zip":
+                extracted = Path(tmp) / Path(src.member or "stock.csv").name
+                _extract_member(src, extracted, progress)
+                check_utf8_sample(extracted, where)
+                csv_src = Source(extracted, "csv", src.table, src.columns, delimiter=src.delimiter)
+            meta = {
+                "source_file": src.path.name + (f"!{src.member}" if src.member else ""),
+                "source_sha256": digest,
+                "converted_by": "analysis.data.register.cache.convert (DuckDB COPY, all columns VARCHAR)",
+                "table": src.table.name,
+            }
+            kv = ", ".join(f"{engine.ident(k)}: {engine.sql_str(v)}" for k, v in meta.items())
+            with (
+                atomic_path(target) as out,
+                engine.connect(Path(tmp), CONVERT_MEMORY_LIMIT) as con,
+            ):
+                sql = (
+                    f"COPY (SELECT * FROM {engine.scan_sql(csv_src)}) TO {engine.sql_str(out)} "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, "
+                    f"KV_METADATA {{{kv}}})"
+                )
+                _write_parquet(con, sql, where, progress)
+    except OSError as e:
+        raise engine.os_error(e, f"{where}: converting to {target}") from None
+    return Converted(src.path, target, digest, cached=False)
+
+
+def _write_parquet(con, sql: str, where: str, progress: bool | None) -> None:
+    """Run the COPY ... TO parquet statement (a seam for the full-disk tests)."""
+    engine.run(
+        con,
+        sql,
+        None,
+        where=where,
+        desc="parquet",
+        progress=engine.progress_default(progress),
+    )
+
+
+def _extract_member(src: Source, dest: Path, progress: bool | None) -> None:
+    """Stream the CSV member of a zip to `dest` (CRC checked at the end)."""
+    from tqdm import tqdm
+
+    where = f"{src.path} (zip member {src.member})"
+    try:
+        with zipfile.ZipFile(src.path) as zf:
+            info = zf.getinfo(src.member or "")
+            with (
+                zf.open(info) as fin,
+                open(dest, "wb") as fout,
+                tqdm(
+                    total=info.file_size,
+                    unit="B",
+                    unit_scale=True,
+                    desc=f"unzip {Path(info.filename).name}",
+                    disable=not engine.progress_default(progress),
+                    leave=False,
+                ) as bar,
+            ):
+                while block := fin.read(1 << 22):
+                    _write_block(fout, block)
+                    bar.update(len(block))
+    except (zipfile.BadZipFile, EOFError, RuntimeError) as e:
+        raise DataError(f"{where}: cannot be extracted, truncated or corrupt zip ({e})") from None
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise engine.os_error(e, f"{where}: extracting to {dest.parent}") from None
+        raise DataError(f"{where}: cannot be extracted, truncated or corrupt zip ({e})") from None
+
+
+def _write_block(f: io.BufferedWriter, block: bytes) -> None:
+    f.write(block)
+
+
+def scannable(
+    path: Path | str,
+    table: TableKind,
+    cache_dir: Path | str | None,
+    progress: bool | None,
+) -> tuple[Source, Source]:
+    """(the source as given, the source DuckDB scans): a zip becomes its cached parquet."""
+    src = inspect_source(path, table)
+    if src.kind != "zip":
+        return src, src
+    conv = convert(src.path, cache_dir, table=table, progress=progress)
+    return src, inspect_source(conv.path, table)

@@ -1,0 +1,165 @@
+"""The DuckDB engine: a connection under a fixed memory limit, SQL quoting, the scan of a
+source, and a query runner with a progress bar and clean interruption."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from analysis.core.errors import DataError
+from analysis.data.register.sources import Source
+from analysis.data.register.spec import MEMORY_LIMIT
+
+if TYPE_CHECKING:  # duckdb is imported when a scan runs, not when the CLI is built
+    import duckdb
+
+
+def sql_str(text: str | Path) -> str:
+    """`text` as an SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scan_sql(src: Source) -> str:
+    """The DuckDB table function reading `src` (CSV: no sniffing, every column VARCHAR)."""
+    if src.kind == "parquet":
+        return f"read_parquet({sql_str(src.path)})"
+    if src.kind != "csv":
+        raise AssertionError(f"{src.path}: a {src.kind} must be converted first")
+    cols = ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in src.columns)
+    return (
+        f"read_csv({sql_str(src.path)}, header = true, auto_detect = false, "
+        f"delim = {sql_str(src.delimiter)}, quote = '\"', escape = '\"', "
+        f"columns = {{{cols}}})"
+    )
+
+
+# ----------------------------------------------------------------------------- DuckDB
+
+
+@contextlib.contextmanager
+def connect(
+    workdir: Path | None = None, memory_limit: str = MEMORY_LIMIT
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with a memory limit, all cores and a private spill folder."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="sirene-duckdb-", dir=workdir) as tmp:
+        con = duckdb.connect(
+            config={
+                "memory_limit": memory_limit,
+                "threads": os.cpu_count() or 1,
+                "temp_directory": tmp,
+                "preserve_insertion_order": False,
+            }
+        )
+        try:
+            # progress is tracked for the tqdm bar (run) but never printed by DuckDB itself.
+            # Inside Jupyter DuckDB refuses the setting unless ipywidgets is installed; the
+            # scan then simply runs without a bar.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("SET enable_progress_bar_print = false")
+                con.execute("SET enable_progress_bar = true")
+            yield con
+        finally:
+            con.close()
+
+
+def engine_error(e: Exception, where: str) -> DataError:
+    """A DuckDB error as a one-line DataError naming `where` (the file, and zip member)."""
+    msg = str(e)
+    low = msg.lower()
+    if "unicode" in low or "utf-8" in low or "utf8" in low:
+        return DataError(
+            f"{where}: not UTF-8 ({msg.splitlines()[0]}); INSEE publishes the _utf8 files "
+            "(StockEtablissement_utf8.zip/.csv/.parquet): download those"
+        )
+    if "no space left" in low or "file too large" in low or "disk" in low and "full" in low:
+        return DataError(f"{where}: write failed, disk full ({msg.splitlines()[0]})")
+    lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+    detail = "; ".join(lines[:4])
+    return DataError(f"{where}: cannot be read ({detail})")
+
+
+def run(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: list | None,
+    *,
+    where: str,
+    desc: str,
+    progress: bool | None,
+    meanwhile: Callable[[], object] | None = None,
+) -> list[tuple]:
+    """Run `sql` in a worker thread while a tqdm bar follows DuckDB's progress (stderr, TTY only).
+
+    `meanwhile` runs in this thread while DuckDB scans (DuckDB releases the GIL), to hide
+    Python work such as loading the geography behind the scan.
+    """
+    out: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            out["rows"] = con.execute(sql, params or []).fetchall()
+        except BaseException as e:  # re-raised in the caller's thread
+            out["error"] = e
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    if meanwhile is not None:
+        try:
+            meanwhile()
+        except BaseException:
+            con.interrupt()
+            worker.join()
+            raise
+    try:
+        if not progress:
+            worker.join()
+        else:
+            from tqdm import tqdm
+
+            with tqdm(total=100, desc=desc, unit="%", leave=False) as bar:
+                while worker.is_alive():
+                    worker.join(0.1)
+                    p = con.query_progress()
+                    if p is not None and p >= 0:
+                        bar.n = min(100.0, round(float(p), 1))
+                        bar.refresh()
+    except KeyboardInterrupt:
+        con.interrupt()
+        worker.join()
+        raise
+    err = out.get("error")
+    import duckdb
+
+    if isinstance(err, duckdb.Error):
+        raise engine_error(err, where) from None
+    if isinstance(err, OSError):
+        raise os_error(err, where) from None
+    if isinstance(err, BaseException):
+        raise err
+    return out["rows"]  # type: ignore[return-value]
+
+
+def os_error(e: OSError, where: str) -> DataError:
+    """An OSError as a one-line DataError; a full disk says so."""
+    if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return DataError(f"{where}: write failed, disk full ({e.strerror or e})")
+    return DataError(f"{where}: {e.strerror or e}")
+
+
+def progress_default(progress: bool | None) -> bool:
+    """Progress bars by default only on a terminal."""
+    return sys.stderr.isatty() if progress is None else progress

@@ -1,0 +1,237 @@
+"""Which stock file is this? Recognise a zip, CSV or parquet file and check its header.
+
+:func:`inspect_source` reads only the header (and samples the bytes for UTF-8), never the
+rows: errors name the file (and the zip member) and what is wrong, before any scan starts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis.core.errors import DataError
+from analysis.data.register.spec import (
+    ETABLISSEMENT,
+    ETABLISSEMENT_COLUMNS,
+    ETABLISSEMENT_COLUMNS_2019,
+    TABLE_KINDS,
+    TableKind,
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A SIRENE stock file as found on disk: its form, header and (for a zip) CSV member."""
+
+    path: Path
+    kind: str  # "csv" | "zip" | "parquet"
+    table: TableKind
+    columns: tuple[str, ...]
+    member: str | None = None
+    delimiter: str = ","
+    #: column -> arrow type name, for parquet (the official parquet may type its columns)
+    types: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def where(self) -> str:
+        """The file, and its zip member, as error messages name them."""
+        return f"{self.path}" + (f" (zip member {self.member})" if self.member else "")
+
+    def type_of(self, column: str) -> str:
+        return dict(self.types).get(column, "string")
+
+    @property
+    def layout(self) -> str:
+        n = len(self.columns)
+        if set(self.columns) == set(ETABLISSEMENT_COLUMNS):
+            return f"{n} columns (current layout)"
+        if set(self.columns) == set(ETABLISSEMENT_COLUMNS_2019):
+            return f"{n} columns (2019 layout)"
+        return f"{n} columns"
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(4)
+
+
+def _check_exists(path: Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    return path
+
+
+def _not_utf8(where: str, offset: int, byte: int) -> DataError:
+    return DataError(
+        f"{where}: not UTF-8 (byte 0x{byte:02x} at offset {offset:,}; Latin-1/Windows-1252?); "
+        "INSEE publishes the _utf8 files (StockEtablissement_utf8.zip/.csv/.parquet): "
+        "download those"
+    )
+
+
+def _decode_header(line: bytes, where: str) -> str:
+    line = line.removeprefix(codecs.BOM_UTF8).rstrip(b"\r\n")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(where, e.start, line[e.start]) from None
+
+
+def _parse_header(text: str, where: str) -> tuple[tuple[str, ...], str]:
+    if not text.strip():
+        raise DataError(f"{where}: the first line (the header) is empty")
+    delimiter = ";" if text.count(";") > text.count(",") else ","
+    columns = tuple(c.strip() for c in next(csv.reader([text], delimiter=delimiter)))
+    dup = sorted({c for c in columns if columns.count(c) > 1})
+    if dup:
+        raise DataError(f"{where}: duplicated column(s) in the header: {', '.join(dup)}")
+    return columns, delimiter
+
+
+def _read_first_line(f: io.BufferedIOBase, where: str, limit: int = 1 << 20) -> bytes:
+    buf = b""
+    while b"\n" not in buf and len(buf) < limit:
+        block = f.read(65536)
+        if not block:
+            break
+        buf += block
+    if b"\n" not in buf and len(buf) >= limit:
+        raise DataError(f"{where}: no line break in the first {limit:,} bytes; not a CSV file")
+    return buf.split(b"\n", 1)[0]
+
+
+def _check_columns(columns: Sequence[str], table: TableKind, where: str) -> None:
+    missing = [c for c in table.required if c not in columns]
+    if not missing:
+        return
+    other = next(
+        (t for t in TABLE_KINDS if t is not table and t.signature in columns),
+        None,
+    )
+    hint = f"; this looks like a {other.name} file, not {table.name}" if other else ""
+    raise DataError(
+        f"{where}: missing required column(s) {', '.join(missing)} of {table.name}{hint} "
+        f"(found {len(columns)} columns)"
+    )
+
+
+def check_utf8_sample(path: Path, where: str | None = None, *, blocks: int = 16) -> None:
+    """Check that the first MiB and `blocks` evenly spread 64 KiB blocks decode as UTF-8.
+
+    A full check would read the whole file a second time; the counted columns are ASCII codes,
+    so a stray byte elsewhere cannot change a count, while a Latin-1 file is caught here.
+    """
+    where = where or str(path)
+    size = Path(path).stat().st_size
+    spans = [(0, min(size, 1 << 20))]
+    if size > 1 << 20:
+        step = size // (blocks + 1)
+        spans += [(step * (i + 1), 1 << 16) for i in range(blocks)]
+    with open(path, "rb") as f:
+        for start, length in spans:
+            f.seek(start)
+            _check_utf8_block(f.read(length), start, where, at_start=start == 0)
+
+
+def _check_utf8_block(data: bytes, offset: int, where: str, *, at_start: bool) -> None:
+    skip = 0
+    if not at_start:  # a block may begin inside a multi-byte character
+        while skip < min(3, len(data)) and 0x80 <= data[skip] <= 0xBF:
+            skip += 1
+    chunk = data[skip:]
+    try:
+        chunk.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.reason == "unexpected end of data" and e.start >= len(chunk) - 3:
+            return  # the block ends inside a multi-byte character
+        raise _not_utf8(where, offset + skip + e.start, chunk[e.start]) from None
+
+
+def inspect_source(path: Path | str, table: TableKind | None = ETABLISSEMENT) -> Source:
+    """Identify a stock file (zip, CSV or parquet) and validate its header, without scanning it.
+
+    `table` None accepts either StockEtablissement or StockUniteLegale (for :func:`convert`).
+    Errors name the file (and zip member) and what is wrong.
+    """
+    path = _check_exists(Path(path))
+    magic = _magic(path)
+    kinds = TABLE_KINDS if table is None else (table,)
+    if magic.startswith(b"PK"):
+        return _inspect_zip(path, kinds)
+    if magic == b"PAR1":
+        return _inspect_parquet(path, kinds)
+    where = str(path)
+    with open(path, "rb") as f:
+        columns, delimiter = _parse_header(_decode_header(_read_first_line(f, where), where), where)
+    found = _pick_kind(columns, kinds, where)
+    check_utf8_sample(path, where)
+    return Source(path, "csv", found, columns, delimiter=delimiter)
+
+
+def _pick_kind(columns: Sequence[str], kinds: Sequence[TableKind], where: str) -> TableKind:
+    for k in kinds:
+        if all(c in columns for c in k.required):
+            return k
+    _check_columns(columns, kinds[0], where)
+    raise AssertionError  # pragma: no cover
+
+
+def _inspect_zip(path: Path, kinds: Sequence[TableKind]) -> Source:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise DataError(f"{path}: not a readable zip file, truncated or corrupt ({e})") from None
+    with zf:
+        names = zf.namelist()
+        csvs = [n for n in names if n.lower().endswith(".csv") and not n.endswith("/")]
+        if not csvs:
+            shown = ", ".join(names[:5]) or "none"
+            raise DataError(f"{path}: the zip holds no CSV file (members: {shown})")
+        member = _pick_member(csvs, kinds)
+        where = f"{path} (zip member {member})"
+        try:
+            with zf.open(member) as f:
+                first = _read_first_line(f, where)
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as e:
+            raise DataError(f"{where}: cannot be read, truncated or corrupt zip ({e})") from None
+        columns, delimiter = _parse_header(_decode_header(first, where), where)
+        found = _pick_kind(columns, kinds, where)
+    return Source(path, "zip", found, columns, member=member, delimiter=delimiter)
+
+
+def _pick_member(csvs: list[str], kinds: Sequence[TableKind]) -> str:
+    for k in kinds:
+        exact = [n for n in csvs if Path(n).name.startswith(k.name + "_")]
+        if exact:
+            return exact[0]
+    for k in kinds:
+        plain = [n for n in csvs if Path(n).name.startswith(k.name) and "Historique" not in n]
+        if plain:
+            return plain[0]
+    return csvs[0]
+
+
+def _inspect_parquet(path: Path, kinds: Sequence[TableKind]) -> Source:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.ParquetFile(path).schema_arrow
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(
+            f"{path}: not a readable parquet file, truncated or corrupt ({str(e).splitlines()[0]})"
+        ) from None
+    columns = tuple(schema.names)
+    found = _pick_kind(columns, kinds, str(path))
+    types = tuple((f.name, str(f.type)) for f in schema)
+    return Source(path, "parquet", found, columns, types=types)

@@ -1,0 +1,6 @@
+"""Methods: pure functions on tidy frames, no file read.
+
+``series`` (one value per year from disagreeing sources), ``metrics`` (densities, growth,
+CAGR, shares), ``models`` (count models with statsmodels), ``composite_index`` (OECD/JRC
+composite index with Monte Carlo rank intervals), ``coverage`` (what the catalogue covers).
+"""

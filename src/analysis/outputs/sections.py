@@ -1,0 +1,436 @@
+"""Notebook sections: each function returns something to display — a figure, a table with
+its sources, or a :class:`~analysis.tables.Notice` saying plainly that the data is missing.
+
+This keeps the notebooks to short calls that run for every territory: a section without
+data says so instead of breaking the run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.analyses import density, ecosystem, investment
+from analysis.core import territories
+from analysis.core.errors import InsufficientDataError
+from analysis.core.synthetic import is_synthetic
+from analysis.core.tidy import join_sources
+from analysis.data.inputs import Inputs
+from analysis.methods import metrics, models
+from analysis.outputs import figures, tables
+from analysis.outputs.figures import CaptionedFigure
+from analysis.outputs.tables import Notice, Table
+
+Shown = CaptionedFigure | Table | Notice
+
+
+def _label(indicator: str) -> str:
+    return investment.SERIES_LABELS.get(indicator, indicator.replace("_", " "))
+
+
+# ----------------------------------------------------------------------------- series
+
+
+def series_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
+    """The cited series of a territory, one column per indicator (– = no cited figure)."""
+    if series.empty:
+        return Notice(
+            f"No cited investment series for {territory} in {years[0]}-{years[1]}. Provence "
+            "Promotion's series cover Aix-Marseille only; Business France covers France and "
+            "the regions; EY gives a few metropoles."
+        )
+    wide = investment.wide(series).reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    return tables.table(wide, sources=series["source_ids"])
+
+
+def gaps_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
+    gaps = investment.missing_series(series, territory, years)
+    note = "Gaps are reported, never filled: growth and shares are computed only on cited years."
+    return tables.table(
+        gaps, sources=series["source_ids"] if len(series) else "this package's catalogue", note=note
+    )
+
+
+def one_series(series: pd.DataFrame, indicator: str) -> pd.DataFrame:
+    return series[series["indicator"] == indicator]
+
+
+def trend(
+    series: pd.DataFrame, indicator: str, horizon: int = 2, seed: int = 0
+) -> models.TrendResult | Notice:
+    """Fit a count trend (Poisson, or NB2 if overdispersed) to one cited series."""
+    s = one_series(series, indicator)
+    if s.empty:
+        return Notice(f"No cited figure for '{_label(indicator)}': no trend can be fitted.")
+    try:
+        return models.fit_trend(s, horizon=horizon, seed=seed)
+    except InsufficientDataError as e:
+        return Notice(f"{_label(indicator)}: {e}")
+
+
+def trend_figure(series: pd.DataFrame, indicator: str, fit: models.TrendResult | Notice) -> Shown:
+    """The series, and its fitted trend projected (dashed) with the 95 % band of the mean."""
+    s = one_series(series, indicator)
+    if s.empty:
+        return Notice(f"No cited figure for '{_label(indicator)}'.")
+    if isinstance(fit, Notice):
+        return figures.time_series(s, title=_label(indicator), note=fit.text)
+    growth = fit.estimates.set_index("term").loc["growth_rate"]
+    note = (
+        f"{fit.model.replace('_', ' ')} trend: {growth['estimate']:+.1f} % a year "
+        f"(95 % CI {growth['ci_low']:+.1f} to {growth['ci_high']:+.1f}); band = 95 % CI of the "
+        "projected mean."
+    )
+    return figures.time_series(
+        s,
+        ci=fit.projection[["year", "mean", "ci_low", "ci_high"]],
+        title=_label(indicator),
+        note=note,
+        ci_label="projection, 95 % CI",
+    )
+
+
+def trend_table(fit: models.TrendResult | Notice) -> Shown:
+    """Growth rate with its 95 % interval, then the projected counts with their confidence
+    interval (of the expected count) and prediction interval (of the count itself)."""
+    if isinstance(fit, Notice):
+        return fit
+    g = fit.estimates.set_index("term").loc["growth_rate"]
+    rows = [
+        {
+            "quantity": "growth rate, % per year",
+            "year": "",
+            "estimate": g["estimate"],
+            "ci_low": g["ci_low"],
+            "ci_high": g["ci_high"],
+            "pi_low": float("nan"),
+            "pi_high": float("nan"),
+        }
+    ]
+    rows += [
+        {
+            "quantity": "projected count",
+            "year": str(int(r.year)),
+            "estimate": r.mean,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "pi_low": r.pi_low,
+            "pi_high": r.pi_high,
+        }
+        for r in fit.projection.itertuples(index=False)
+    ]
+    od = fit.overdispersion
+    note = (
+        f"Model: {fit.model.replace('_', ' ')}. Overdispersion test (Cameron-Trivedi 1990): "
+        f"statistic {od['statistic']:.2f}, p = {od['p_value']:.3f}; Pearson chi2/df = "
+        f"{od['pearson_chi2_df']:.2f}. ci = 95 % interval of the expected count; pi = 95 % "
+        "prediction interval of the count."
+    )
+    return tables.table(pd.DataFrame(rows).round(2), sources=fit.estimates["source_ids"], note=note)
+
+
+def ratio_figure(series: pd.DataFrame) -> Shown:
+    try:
+        jpp = investment.jobs_per_project(series)
+    except InsufficientDataError as e:
+        return Notice(f"Jobs per project: {e}.")
+    return figures.time_series(
+        jpp,
+        title="Jobs created per implantation project",
+        note="Years without both figures are gaps, not zeros.",
+    )
+
+
+def shares_figure(series: pd.DataFrame) -> Shown:
+    keep = [
+        "foreign_share_of_implantations",
+        "foreign_share_of_jobs",
+        "digital_share_of_implantations",
+    ]
+    s = series[series["indicator"].isin(keep)]
+    if s.empty:
+        return Notice("No cited foreign or digital shares for this territory.")
+    return figures.shares(
+        s,
+        by="year",
+        labels={k: _label(k) for k in keep},
+        title="Foreign and digital shares, as published",
+    )
+
+
+def region_shares(inputs: Inputs, territory: str, years: tuple[int, int]) -> tuple[Shown, Shown]:
+    """The shares of the region and of France, as a table and a figure."""
+    sh = investment.shares_of_region_and_france(inputs, territory, years)
+    if sh.empty:
+        n = Notice(
+            f"No share of the region or of France can be computed for {territory} within one counter."
+        )
+        return n, n
+    fig = figures.shares(
+        sh.assign(territory_id=territory),
+        by="year",
+        title="Shares of the region and of France (each within one counter)",
+    )
+    return tables.table(sh.round(2)), fig
+
+
+def conflicts_table(conflicts: pd.DataFrame) -> Shown:
+    if conflicts.empty:
+        return Notice("No two sources disagree on these series.")
+    c = conflicts[["indicator", "year", "value", "source_id", "kept"]]
+    return tables.table(
+        c,
+        source_col="source_id",
+        note="Rule: exact before approximate, primary before secondary, the most corroborated value, then the latest publication.",
+    )
+
+
+# ----------------------------------------------------------------------------- density
+
+
+def declared_table(inputs: Inputs, reference_year: int) -> Table:
+    """Every published start-up count up to `reference_year`, with its definition."""
+    t = density.declared_table(inputs)
+    t = t[t["year"] <= reference_year][
+        ["territory_id", "year", "value", "kind", "definition", "source_id"]
+    ]
+    return tables.table(
+        t,
+        source_col="source_id",
+        note="WARNING: these counts use different definitions and are not comparable with each other.",
+    )
+
+
+def spread_figure(inputs: Inputs, population_vintage: int) -> CaptionedFigure:
+    """The range of densities each capital's published counts give."""
+    sp = density.declared_spread(inputs, population_vintage)
+    df = sp.assign(value=sp["high"])
+    return figures.ranked_bars(
+        df,
+        low="low",
+        high="high",
+        title="Start-ups per 100,000 inhabitants: the range across published counts",
+        note="Bar = highest published count; whisker = lowest to highest. The spread is what the definition does, not a confidence interval.",
+        xlabel=f"start-ups per 100,000 inhabitants (population municipale {population_vintage})",
+    )
+
+
+def size_adjusted(
+    inputs: Inputs, counts: pd.DataFrame | Notice, population_vintage: int
+) -> models.SizeAdjustedResult | Notice:
+    """The size-adjusted count model on `counts`, or a notice saying why it cannot run."""
+    if isinstance(counts, Notice):
+        return counts
+    pop = inputs.population(population_vintage)
+    pop = pop[pop["territory_id"].isin(territories.CAPITALE_IDS)]
+    try:
+        return models.fit_size_adjusted(counts, pop)
+    except InsufficientDataError as e:
+        return Notice(f"Size-adjusted model: {e}")
+
+
+def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance[
+        [
+            "territory_id",
+            "year",
+            "observed",
+            "expected",
+            "ratio",
+            "ratio_low",
+            "ratio_high",
+            "rank",
+            "model",
+            "source_ids",
+        ]
+    ]
+    rate = fit.rate[fit.rate["chosen"]].iloc[0]
+    note = (
+        f"Model: {fit.model.replace('_', ' ')}; common rate {rate['estimate']:.1f} per 100,000 "
+        f"(95 % CI {rate['ci_low']:.1f}-{rate['ci_high']:.1f}); LR test of NB2 against Poisson: "
+        f"p = {fit.lr_test['p_value']:.3g}. A ratio interval above 1 means more than the size predicts."
+    )
+    return tables.table(perf.round(3), note=note)
+
+
+def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance.drop(columns="year")  # counts of different years: see the table
+    return figures.observed_vs_expected(
+        perf, title="Observed against expected from population (log scales)"
+    )
+
+
+def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    if isinstance(fit, Notice):
+        return fit
+    perf = fit.performance.drop(columns="year").assign(value=fit.performance["ratio"])
+    return figures.ranked_bars(
+        perf,
+        low="ratio_low",
+        high="ratio_high",
+        title="Observed / expected, with 95 % intervals",
+        xlabel="observed / expected (1 = as the size predicts)",
+    )
+
+
+# ----------------------------------------------------------------------------- territory
+
+
+def profile(inputs: Inputs, territory: str) -> Table:
+    """Population by census, core EPCIs and region of one capital."""
+    pop = inputs.capitals
+    p = pop[pop["territory_id"] == territory][
+        [
+            "census_year",
+            "population_municipale",
+            "n_communes",
+            "epci_names",
+            "epci_sirens",
+            "source_id",
+        ]
+    ]
+    return tables.table(p)
+
+
+def labels(inputs: Inputs, territory: str) -> Shown:
+    """The French Tech labels that map to one capital."""
+    lab = inputs.labels
+    lab = lab[lab["territory_id"] == territory][
+        ["label_date", "label", "name_in_source", "source_id"]
+    ]
+    if lab.empty:
+        return Notice(f"No French Tech label row maps to {territory}.")
+    return tables.table(lab)
+
+
+def peers_figure(values: pd.DataFrame, focal: str, title: str, xlabel: str) -> Shown:
+    if values.empty:
+        return Notice(f"No values to compare for {title.lower()}.")
+    note = (
+        None
+        if focal in set(values["territory_id"])
+        else f"{focal} has no value here (missing, not zero)."
+    )
+    return figures.ranked_bars(values, focal=focal, title=title, xlabel=xlabel, note=note)
+
+
+def facts_of(inputs: Inputs, territory: str) -> Shown:
+    """Every cited figure about one territory."""
+    f = inputs.facts
+    f = f[f["territory_id"] == territory][["indicator", "year", "value", "unit", "source_id"]]
+    if f.empty:
+        return Notice(f"No cited figure is about {territory} itself.")
+    return tables.table(f, max_rows=200)
+
+
+def growth_peers(inputs: Inputs) -> pd.DataFrame:
+    """Population growth of every capital, for the peer comparison."""
+    g = ecosystem.population_growth(inputs)
+    return g.assign(year=ecosystem.LAST_CENSUS)[
+        ["territory_id", "indicator", "year", "value", "unit", "source_ids"]
+    ]
+
+
+def declared_peers(inputs: Inputs, reference_year: int, population_vintage: int) -> pd.DataFrame:
+    """Each capital's latest declared count per 100,000, for the peer comparison."""
+    d, _ = density.declared_density(inputs, reference_year, population_vintage)
+    return d.drop(columns="year")  # each capital's latest count; years differ
+
+
+def ranks_with_focal(ranks: pd.DataFrame, focal: str) -> Shown:
+    if focal not in set(ranks["territory_id"]):
+        return Notice(
+            f"{focal} is not ranked by the composite index: it lacks at least one input (nothing is imputed)."
+        )
+    return tables.table(ranks[ranks["territory_id"] == focal])
+
+
+def register_counts(
+    startups_source: str,
+    sirene_path: Path | None,
+    as_of: object,
+    young_years: int,
+    population_vintage: int,
+) -> pd.DataFrame | Notice:
+    """Register start-ups per capital (SIRENE, :func:`analysis.data.register.aggregate`), tidy.
+
+    Returns a notice when the register was not asked for. A file generated for tests
+    (``SYNTHETIC-TEST-DATA`` in its name) is labelled as such in every table built from it.
+    """
+    if startups_source != "sirene" or sirene_path is None:
+        return Notice(
+            "The register measure was not run: startups_source is 'declared'. Download the "
+            "SIRENE stock with `analysis sirene fetch` and rerun with startups_source='sirene' "
+            "and sirene_path set (see the README)."
+        )
+    from analysis.data import register
+
+    result = register.aggregate(
+        sirene_path,
+        as_of=as_of,
+        young_years=young_years,
+        level="territory",
+        population_vintage=population_vintage,
+        progress=False,
+    )
+    source = f"sirene-stock:{Path(sirene_path).name}"
+    counts = density.register_counts(result.table, as_of, source)
+    counts.attrs["synthetic"] = is_synthetic(sirene_path)
+    counts.attrs["report"] = result.report
+    return counts
+
+
+def register_table(
+    inputs: Inputs, counts: pd.DataFrame | Notice, reference_year: int, population_vintage: int
+) -> Shown:
+    """Register start-ups per 100,000 set against each capital's latest declared count."""
+    if isinstance(counts, Notice):
+        return counts
+    reg = metrics.density(counts, inputs.population(population_vintage))
+    declared, _ = density.declared_density(inputs, reference_year, population_vintage)
+    d = declared.set_index("territory_id")["value"]
+    table = pd.DataFrame(
+        {
+            "territory_id": reg["territory_id"],
+            "register_startups": counts["value"].to_numpy(),
+            "register_per_100k": reg["value"].round(2),
+            "declared_per_100k": reg["territory_id"].map(d).round(2),
+        }
+    )
+    table["declared_to_register"] = (table["declared_per_100k"] / table["register_per_100k"]).round(
+        2
+    )
+    table["source_ids"] = [
+        join_sources(a, declared.set_index("territory_id")["source_ids"].get(t, ""))
+        for a, t in zip(reg["source_ids"], reg["territory_id"], strict=True)
+    ]
+    note = "Register: active ICT establishments created in the window (SIRENE). Declared: see above; – = no declared count."
+    if counts.attrs.get("synthetic"):
+        note = "SYNTHETIC TEST DATA, NOT RESULTS: the register file is generated for tests. " + note
+    return tables.table(table, note=note)
+
+
+def populations(inputs: Inputs) -> Table:
+    """The population denominators of the capitals, both census vintages."""
+    pop = inputs.capitals
+    cols = [
+        "territory_id",
+        "census_year",
+        "population_municipale",
+        "n_communes",
+        "epci_sirens",
+        "source_id",
+    ]
+    return tables.table(pop[cols])
+
+
+def index_inputs(frame: pd.DataFrame, excluded: dict[str, str]) -> Table:
+    """The composite index's inputs, with the capitals left out and why."""
+    left_out = "; ".join(f"{t}: {r}" for t, r in excluded.items()) or "none"
+    return tables.table(frame, note=f"Left out (missing input, not imputed): {left_out}")
