@@ -21,7 +21,7 @@ help:
 	@echo "make data       rebuild data/derived from data/raw (fetches the INSEE geography with npm)"
 	@echo "make notebooks  re-execute the committed notebooks in place"
 	@echo "make bench      run the benchmarks (see benchmarks/README.md)"
-	@echo "make lint       ruff check + ruff format --check, notebooks included"
+	@echo "make lint       ruff check + ruff format --check (notebooks included) + the import layers"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks
 	$(BIN)/ruff format --check src tests benchmarks notebooks
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks notebooks

@@ -1,0 +1,121 @@
+"""The house rules of the package: layers, one headline path, caches that notice changes,
+and a command line that answers without importing the heavy libraries."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import analysis
+from analysis.analyses import headline
+from analysis.data import datasets
+from analysis.data.register import lookup
+from analysis.outputs.tables import TABLE_MIME
+
+from .conftest import ROOT
+
+HEAVY = ("pandas", "numpy", "duckdb", "seaborn", "statsmodels", "matplotlib", "scipy", "pyarrow")
+
+
+def test_layers_and_no_cycles():
+    """`lint-imports` (pyproject's contracts) fails on an upward import or an import cycle."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 kept, 0 broken" in proc.stdout
+
+
+def test_the_command_line_imports_no_heavy_library():
+    code = (
+        "import sys\n"
+        "from analysis.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def _edit_first_value(path: Path, new: str) -> dict[str, str]:
+    """Set the `value` of the table's first row to `new`; return that row as it was."""
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = dict(rows[0])
+    rows[0]["value"] = new
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return first
+
+
+def test_an_edited_data_file_is_read_again_without_restarting(data_copy):
+    seed = data_copy / "raw" / "investinprovence-capitale-french-tech-2019" / "facts.csv"
+    datasets.load_facts(data_copy)  # cached now
+    first = _edit_first_value(seed, "12345")
+    after = datasets.load_facts(data_copy)
+    row = after[
+        (after["source_id"] == seed.parent.name)
+        & (after["indicator"] == first["indicator"])
+        & (after["year"] == int(first["year"]))
+    ]
+    assert row["value"].tolist() == [12345.0]
+
+
+def test_an_edited_derived_table_changes_the_register_lookup(data_copy):
+    communes = data_copy / "derived" / "communes.csv"
+    geo = lookup.load_geography(2023, data_copy)
+    assert geo.unit("13055", "territory") == "aix-marseille"
+    text = communes.read_text(encoding="utf-8").replace(
+        ",13055,Marseille,commune-actuelle,,200054807,aix-marseille,",
+        ",13055,Marseille,commune-actuelle,,200054807,toulouse,",
+    )
+    communes.write_text(text, encoding="utf-8")
+    assert lookup.load_geography(2023, data_copy).unit("13055", "territory") == "toulouse"
+
+
+def test_reload_empties_every_cache(data_copy, monkeypatch):
+    datasets.load_facts(data_copy)
+    calls = []
+    real = datasets._load_raw
+    monkeypatch.setattr(datasets, "_load_raw", lambda *a: calls.append(a) or real(*a))
+    datasets.load_facts(data_copy)
+    assert calls == []  # cached
+    analysis.reload()
+    datasets.load_facts(data_copy)
+    assert len(calls) == 1
+
+
+def test_notebook_10_and_the_cli_share_one_headline(inputs):
+    """The committed territory report shows the index rank that `analysis indicators` prints."""
+    nb = json.loads((ROOT / "notebooks" / "10-territory-report.ipynb").read_text("utf-8"))
+    cell = next(
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and "index-rank" in c["metadata"].get("tags", [])
+    )
+    table = next(o["data"][TABLE_MIME] for o in cell["outputs"] if TABLE_MIME in o.get("data", {}))
+    row = dict(zip(table["columns"], table["data"][0], strict=True))
+    h = headline.headline(inputs, "aix-marseille")
+    ind = h.indicators.set_index("indicator").loc["ecosystem_index_median_rank"]
+    assert (row["median_rank"], row["rank_low"], row["rank_high"]) == (
+        ind["value"],
+        ind["ci_low"],
+        ind["ci_high"],
+    )
+
+
+def test_the_package_points_nowhere_outside_the_repository():
+    for path in (ROOT / "src").rglob("*.py"):
+        assert "../shared" not in path.read_text(encoding="utf-8"), path
+    assert (ROOT / "docs" / "definitions.md").is_file()
+
+
+def test_python_dash_m_runs_the_command():
+    proc = subprocess.run(
+        [sys.executable, "-m", "analysis", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("analysis ")
