@@ -9,13 +9,20 @@ flows (a layer imports only from the layers below it; ``make lint`` checks this)
 See the README's "The library" section for what each module does.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from analysis.core.cache import reload
 
-try:
-    __version__ = version("ftech-analysis")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
-
 __all__ = ["__version__", "reload"]
+
+
+def __getattr__(name: str) -> str:
+    """``analysis.__version__``, read from the installed metadata when first asked for."""
+    if name != "__version__":
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("ftech-analysis")
+    except PackageNotFoundError:  # pragma: no cover - a source tree without install
+        value = "0.0.0+unknown"
+    globals()["__version__"] = value
+    return value

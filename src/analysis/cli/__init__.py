@@ -16,11 +16,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis import __version__
+import analysis
 from analysis.cli import data, indicators, register, runs
 from analysis.core.errors import AnalysisError
 
 EXIT_USER_ERROR = 2
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):  # noqa: ANN001
+        super().__init__(option_strings, dest=dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        print(f"{parser.prog} {analysis.__version__}")
+        parser.exit(0)
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="analysis",
         description="Investment attraction and start-up density of the Capitales French Tech.",
     )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action=_Version, help="show the version and exit")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument(
         "--data-dir", type=Path, default=None, help="data folder (default: the project's data/)"

@@ -8,8 +8,12 @@ import time
 from pathlib import Path
 
 from analysis.core import rules
-from analysis.data.register.fetch import DEFAULT_FETCH_FILE, DEFAULT_URLS
-from analysis.data.register.spec import LEGAL_UNIT_CATEGORIES, LEVELS
+from analysis.data.register.spec import (
+    DEFAULT_FETCH_FILE,
+    DEFAULT_URLS,
+    LEGAL_UNIT_CATEGORIES,
+    LEVELS,
+)
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:

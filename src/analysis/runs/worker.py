@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import random
 import tempfile
@@ -206,6 +205,8 @@ def execute_run(task: dict) -> dict:
     and the relative paths to record. Returns the executed notebook as text (timestamps
     removed) with the status, the attempts and, for a failure, the failing cell and the error.
     """
+    import logging
+
     os.environ.update(KERNEL_ENV)
     # nbclient logs a dead kernel or a timeout through papermill's logger; the failure is
     # reported in the summary and the manifest, not as a stray line among the progress lines.

@@ -7,50 +7,45 @@ One module per step, in the order the data flows:
 ``engine``     the DuckDB connection, SQL quoting, a query runner with progress and interrupt
 ``cache``      convert a zip or CSV once to a cached parquet file
 ``lookup``     commune code -> commune -> EPCI -> capital, from the derived tables
-``aggregate``  the counts of start-ups and of yearly creations, and their outputs
+``counts``     the counts of start-ups and of yearly creations, and their outputs
 ``fetch``      the resumable download of the official files
 ``testdata``   SYNTHETIC-TEST-DATA stock files for tests and benchmarks (imported on demand)
 
-The names below are the public API; nothing here imports pandas.
+The names below are the public API, each imported from its module when first used (so
+that importing the package, as the CLI does, costs nothing); nothing here imports pandas.
 """
 
-from analysis.data.register.aggregate import (
-    Report,
-    Result,
-    aggregate,
-    write_outputs,
-    yearly_creations,
-)
-from analysis.data.register.cache import Converted, convert
-from analysis.data.register.fetch import DEFAULT_URLS, Fetched, fetch
-from analysis.data.register.lookup import Geography, load_geography
-from analysis.data.register.sources import Source, inspect_source
-from analysis.data.register.spec import (
-    ETABLISSEMENT_COLUMNS,
-    ETABLISSEMENT_COLUMNS_2019,
-    LEVELS,
-    UNITE_LEGALE_COLUMNS,
-    years_before,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "DEFAULT_URLS",
-    "ETABLISSEMENT_COLUMNS",
-    "ETABLISSEMENT_COLUMNS_2019",
-    "LEVELS",
-    "UNITE_LEGALE_COLUMNS",
-    "Converted",
-    "Fetched",
-    "Geography",
-    "Report",
-    "Result",
-    "Source",
-    "aggregate",
-    "convert",
-    "fetch",
-    "inspect_source",
-    "load_geography",
-    "write_outputs",
-    "yearly_creations",
-    "years_before",
-]
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Report": "counts",
+    "Result": "counts",
+    "aggregate": "counts",
+    "write_outputs": "counts",
+    "yearly_creations": "counts",
+    "Converted": "cache",
+    "convert": "cache",
+    "Fetched": "fetch",
+    "fetch": "fetch",
+    "Geography": "lookup",
+    "load_geography": "lookup",
+    "Source": "sources",
+    "inspect_source": "sources",
+    "DEFAULT_URLS": "spec",
+    "ETABLISSEMENT_COLUMNS": "spec",
+    "ETABLISSEMENT_COLUMNS_2019": "spec",
+    "LEVELS": "spec",
+    "UNITE_LEGALE_COLUMNS": "spec",
+    "years_before": "spec",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value

@@ -22,8 +22,18 @@ from pathlib import Path
 from analysis.core.atomic import atomic_path, atomic_write_text
 from analysis.core.errors import DataError
 from analysis.data.register import engine
-from analysis.data.register.sources import Source, check_utf8_sample, inspect_source
-from analysis.data.register.spec import CONVERT_MEMORY_LIMIT, TableKind, cache_dir_default
+from analysis.data.register.sources import (
+    Source,
+    check_utf8_sample,
+    inspect_source,
+    parquet_schema,
+)
+from analysis.data.register.spec import (
+    CONVERT_MEMORY_LIMIT,
+    CONVERT_ROW_GROUP_SIZE,
+    TableKind,
+    cache_dir_default,
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +85,9 @@ def _source_digest(path: Path, cache: Path, progress: bool | None) -> str:
 
 
 def _parquet_ok(path: Path) -> bool:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     try:
-        pq.ParquetFile(path)
-    except (pa.ArrowException, OSError):
+        parquet_schema(path)
+    except DataError:
         return False
     return True
 
@@ -132,7 +139,7 @@ def convert(
             ):
                 sql = (
                     f"COPY (SELECT * FROM {engine.scan_sql(csv_src)}) TO {engine.sql_str(out)} "
-                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CONVERT_ROW_GROUP_SIZE}, "
                     f"KV_METADATA {{{kv}}})"
                 )
                 _write_parquet(con, sql, where, progress)

@@ -34,7 +34,7 @@ class Source:
     columns: tuple[str, ...]
     member: str | None = None
     delimiter: str = ","
-    #: column -> arrow type name, for parquet (the official parquet may type its columns)
+    #: column -> DuckDB type name, for parquet (the official parquet may type its columns)
     types: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -43,7 +43,7 @@ class Source:
         return f"{self.path}" + (f" (zip member {self.member})" if self.member else "")
 
     def type_of(self, column: str) -> str:
-        return dict(self.types).get(column, "string")
+        return dict(self.types).get(column, "VARCHAR")
 
     @property
     def layout(self) -> str:
@@ -221,17 +221,26 @@ def _pick_member(csvs: list[str], kinds: Sequence[TableKind]) -> str:
     return csvs[0]
 
 
-def _inspect_parquet(path: Path, kinds: Sequence[TableKind]) -> Source:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def parquet_schema(path: Path) -> tuple[tuple[str, str], ...]:
+    """``(column, DuckDB type)`` of a parquet file, read from its footer by DuckDB."""
+    import duckdb
 
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    con = duckdb.connect()
     try:
-        schema = pq.ParquetFile(path).schema_arrow
-    except (pa.ArrowException, OSError) as e:
+        rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quoted})").fetchall()
+    except duckdb.Error as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(
-            f"{path}: not a readable parquet file, truncated or corrupt ({str(e).splitlines()[0]})"
+            f"{path}: not a readable parquet file, truncated or corrupt ({detail})"
         ) from None
-    columns = tuple(schema.names)
+    finally:
+        con.close()
+    return tuple((str(r[0]), str(r[1])) for r in rows)
+
+
+def _inspect_parquet(path: Path, kinds: Sequence[TableKind]) -> Source:
+    types = parquet_schema(path)
+    columns = tuple(name for name, _ in types)
     found = _pick_kind(columns, kinds, str(path))
-    types = tuple((f.name, str(f.type)) for f in schema)
     return Source(path, "parquet", found, columns, types=types)

@@ -171,10 +171,42 @@ UNITE_LEGALE = TableKind(
 )
 TABLE_KINDS = (ETABLISSEMENT, UNITE_LEGALE)
 
-#: DuckDB settings: memory does not grow with the file. The one-off conversion to parquet gets
-#: more room, so that it writes row groups of DuckDB's default size without spilling.
+#: The official monthly files, by name. Stable data.gouv.fr resource URLs
+#: (``/api/1/datasets/r/<resource id>`` redirects to the current month's file) of the dataset
+#: "Base Sirene des entreprises et de leurs établissements (SIREN, SIRET)". Resource ids as used
+#: by the Annuaire des Entreprises pipelines (annuaire-entreprises-data-gouv-fr/search-infra,
+#: workflows/data_pipelines/sirene/stock/config.py, for StockUniteLegale 825f4199-...) and by
+#: public loaders found with the code search (0651fb76-... StockEtablissement zip,
+#: a29c1297-... StockEtablissement parquet, 350182c9-... StockUniteLegale parquet). The older
+#: ``https://files.data.gouv.fr/insee-sirene/<name>`` paths are the ones the data.gouv.fr API
+#: listed for these resources until 2022 (e.g. MTES-MCT/trackdechets-sirene-search); they are
+#: reported to answer 404 since INSEE moved the files (August 2026), hence the stable ids.
+SIRENE_DATASET_PAGE = (
+    "https://www.data.gouv.fr/datasets/"
+    "base-sirene-des-entreprises-et-de-leurs-etablissements-siren-siret/"
+)
+DEFAULT_URLS: dict[str, str] = {
+    "StockEtablissement_utf8.zip": (
+        "https://www.data.gouv.fr/api/1/datasets/r/0651fb76-bcf3-4f6a-a38d-bc04fa708576"
+    ),
+    "StockEtablissement_utf8.parquet": (
+        "https://www.data.gouv.fr/api/1/datasets/r/a29c1297-1f92-4e2a-8f6b-8c902ce96c5f"
+    ),
+    "StockUniteLegale_utf8.zip": (
+        "https://www.data.gouv.fr/api/1/datasets/r/825f4199-cadd-486c-ac46-a65a8ea1a047"
+    ),
+    "StockUniteLegale_utf8.parquet": (
+        "https://www.data.gouv.fr/api/1/datasets/r/350182c9-148a-46e0-8389-76c2ec1374a3"
+    ),
+}
+DEFAULT_FETCH_FILE = "StockEtablissement_utf8.parquet"
+
+#: DuckDB settings: memory does not grow with the file. The one-off conversion to parquet
+#: writes row groups of 61,440 rows (half DuckDB's default), which keeps it within the same
+#: limit without spilling: peak RSS about 290 MB whatever the size (benchmarks/README.md).
 MEMORY_LIMIT = "256MB"
-CONVERT_MEMORY_LIMIT = "512MB"
+CONVERT_MEMORY_LIMIT = "256MB"
+CONVERT_ROW_GROUP_SIZE = 61_440
 
 LEVELS = ("commune", "epci", "territory")
 
