@@ -15,7 +15,7 @@ from analysis.data import datasets
 from analysis.data.register import lookup
 from analysis.outputs.tables import TABLE_MIME
 
-from .conftest import ROOT
+from .conftest import ROOT, reseal
 
 HEAVY = ("pandas", "numpy", "duckdb", "seaborn", "statsmodels", "matplotlib", "scipy", "pyarrow")
 
@@ -56,6 +56,7 @@ def test_an_edited_data_file_is_read_again_without_restarting(data_copy):
     seed = data_copy / "raw" / "investinprovence-capitale-french-tech-2019" / "facts.csv"
     datasets.load_facts(data_copy)  # cached now
     first = _edit_first_value(seed, "12345")
+    reseal(seed)  # a deliberate edit records the new checksum (an unrecorded one is refused)
     after = datasets.load_facts(data_copy)
     row = after[
         (after["source_id"] == seed.parent.name)
@@ -74,6 +75,7 @@ def test_an_edited_derived_table_changes_the_register_lookup(data_copy):
         ",13055,Marseille,commune-actuelle,,200054807,toulouse,",
     )
     communes.write_text(text, encoding="utf-8")
+    reseal(communes)
     assert lookup.load_geography(2023, data_copy).unit("13055", "territory") == "toulouse"
 
 

@@ -11,9 +11,8 @@ import yaml
 
 from analysis import cli
 from analysis.core.atomic import atomic_path
-from analysis.core.checksums import sha256_file
 
-from .conftest import ROOT
+from .conftest import ROOT, reseal
 
 SEED = "investinprovence-capitale-french-tech-2019"
 
@@ -34,12 +33,7 @@ def rewrite(path: Path, text: str | bytes) -> None:
         path.write_text(text, encoding="utf-8", newline="\n")
     else:
         path.write_bytes(text)
-    meta_path = path.with_name(path.name + ".meta.yaml")
-    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
-    meta["sha256"] = sha256_file(path)
-    meta_path.write_text(
-        yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
+    reseal(path)
 
 
 def lines(path: Path) -> list[str]:

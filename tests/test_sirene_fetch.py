@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -69,9 +71,17 @@ class FixtureServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/files/StockEtablissement_utf8.zip"
 
 
+def zip_bytes(payload: bytes) -> bytes:
+    """A real zip (stored, not compressed) holding `payload`: what a stock zip looks like."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("SYNTHETIC-TEST-DATA-StockEtablissement_utf8.csv", payload)
+    return buf.getvalue()
+
+
 @pytest.fixture
 def server():
-    data = bytes(range(256)) * 1200 + b"SYNTHETIC-TEST-DATA fixture for fetch\n"  # 307 kB
+    data = zip_bytes(bytes(range(256)) * 1200 + b"SYNTHETIC-TEST-DATA fixture for fetch\n")
     srv = FixtureServer(data)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
@@ -86,7 +96,9 @@ def sha(data: bytes) -> str:
 
 def test_interrupted_download_resumes_with_a_range_request(tmp_path, server):
     server.cut_after = 100_000
-    with pytest.raises(DataError, match=r"interrupted after 100,000 of 307,238 bytes.*resume"):
+    with pytest.raises(
+        DataError, match=rf"interrupted after 100,000 of {len(server.data):,} bytes.*resume"
+    ):
         sirene.fetch(server.url, tmp_path, chunk=32_768)
     part = tmp_path / "StockEtablissement_utf8.zip.part"
     assert part.stat().st_size == 100_000
@@ -116,7 +128,7 @@ def test_changed_file_restarts_from_zero(tmp_path, server):
     server.cut_after = 50_000
     with pytest.raises(DataError):
         sirene.fetch(server.url, tmp_path)
-    server.data = b"new month " * 20_000
+    server.data = zip_bytes(b"new month " * 20_000)
     server.etag = '"v2"'  # If-Range no longer matches: the server sends the whole new file
     got = sirene.fetch(server.url, tmp_path)
     assert got.resumed_from == 0

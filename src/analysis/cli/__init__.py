@@ -6,19 +6,22 @@ library (pandas, seaborn, statsmodels, DuckDB): each handler imports what it nee
 ``analysis --help`` answers at once.
 
 Errors the user can fix are printed on one line (no traceback unless ``--debug``) and the
-command exits with status 2; an interruption exits with 130.
+command exits with status 2. SIGINT and SIGTERM end the command with one line and the status
+128 + the signal number, after every temporary file is removed and every child process (a
+batch worker, a Jupyter kernel) is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import analysis
 from analysis.cli import data, indicators, register, runs
-from analysis.core.errors import AnalysisError
+from analysis.core.errors import AnalysisError, Interrupted
 
 EXIT_USER_ERROR = 2
 
@@ -58,8 +61,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_signal(signum: int, frame: object) -> None:
+    """Turn SIGTERM or SIGINT into an exception, once: a second one does not abort the
+    clean-up."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _interrupted(signum: int) -> int:
+    from analysis.core.processes import terminate_descendants
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stopped = terminate_descendants()
+    name = signal.Signals(signum).name
+    extra = f"; {stopped} child process(es) stopped" if stopped else ""
+    print(f"interrupted by {name}: nothing was left half-written{extra}", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -72,6 +97,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as e:  # a full disk, a read-only folder, a missing permission
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}; nothing was left half-written", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(signal.SIGINT)
+    except Interrupted as e:
+        return _interrupted(e.signum)

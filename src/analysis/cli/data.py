@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from analysis.core.atomic import atomic_write_text
+from analysis.core.outputs import check_files, protected_folders
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -26,6 +27,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from analysis.cli.output import print_frame
     from analysis.data import catalog
 
+    check_files({"--out": args.out}, protected=protected_folders(args.data_dir))
     df = catalog.catalogue(args.data_dir)
     if args.markdown:
         text = catalog.catalogue_markdown(df)

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.core import rules
+from analysis.core import outputs, rules
 from analysis.data.register.spec import (
     DEFAULT_FETCH_FILE,
     DEFAULT_URLS,
@@ -19,6 +19,17 @@ from analysis.data.register.spec import (
 def cmd_aggregate(args: argparse.Namespace) -> int:
     from analysis.data.register import aggregate, write_outputs, yearly_creations
 
+    protected = outputs.protected_folders(args.data_dir)
+    outputs.check_files(
+        {
+            "--out": args.out,
+            "--out's sidecar": args.out.with_name(args.out.name + ".meta.yaml"),
+            "--yearly-out": args.yearly_out,
+        },
+        {"PATH": args.path, "--legal-units": args.legal_units},
+        protected=protected,
+    )
+    outputs.check_folder("--cache-dir", args.cache_dir, protected=protected)
     result = aggregate(
         args.path,
         as_of=rules.as_of(args.as_of, "--as-of"),
@@ -51,6 +62,9 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 def cmd_convert(args: argparse.Namespace) -> int:
     from analysis.data.register import convert
 
+    outputs.check_folder(
+        "--cache-dir", args.cache_dir, protected=outputs.protected_folders(args.data_dir)
+    )
     t0 = time.perf_counter()
     conv = convert(args.path, args.cache_dir)
     if conv.sha256 is None:
@@ -65,6 +79,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from analysis.data.register import fetch
 
+    outputs.check_folder("--dest", args.dest, protected=outputs.protected_folders(args.data_dir))
     got = fetch(args.url, args.dest, name=args.file if args.url is None else args.name)
     how = f" (resumed from byte {got.resumed_from:,})" if got.resumed_from else ""
     print(f"downloaded {got.url} -> {got.path} ({got.size:,} bytes){how}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis.core.outputs import check_folder, protected_folders
 from analysis.runs.worker import DEFAULT_TIMEOUT
 
 
@@ -21,6 +22,7 @@ def _positive_int(text: str) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from analysis.runs.batch import run_grid
 
+    check_folder("--out", args.out, protected=protected_folders(getattr(args, "data_dir", None)))
     result = run_grid(
         args.grid,
         workers=args.workers,
@@ -38,6 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from analysis.runs.site import render_site
 
+    check_folder("--reports", args.reports, protected=protected_folders(getattr(args, "data_dir", None)))
     result = render_site(args.reports, progress=not getattr(args, "quiet", False))
     print(result.summary())
     return 0

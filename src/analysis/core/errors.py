@@ -31,3 +31,15 @@ class ParameterError(AnalysisError, ValueError):
 
 class InsufficientDataError(AnalysisError):
     """The data needed for a computation does not exist (missing stays missing)."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """The process received SIGTERM (or SIGINT): unwind, clean up, exit with 128 + signum.
+
+    A BaseException, like KeyboardInterrupt, so that ``except Exception`` does not swallow it
+    and every ``finally`` and context manager on the way out still runs.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

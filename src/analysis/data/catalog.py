@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from analysis.core import rules, territories
 from analysis.core.cache import cached_on_files
@@ -134,9 +133,13 @@ def _check_derived(data_dir: Path, report: Report) -> None:
     raw_sha = {}
     for folder in source_dirs(data_dir):
         for meta_path in folder.glob(f"*{sidecars.SIDECAR_SUFFIX}"):
-            meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+            try:
+                meta = sidecars.load_mapping(meta_path)
+            except AnalysisError:
+                continue  # reported by the raw-file checks
             target = meta_path.with_name(meta_path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
-            raw_sha[str(target.relative_to(data_dir.parent))] = meta.get("sha256")
+            # inputs are recorded relative to the data folder, whatever the folder's name
+            raw_sha[target.relative_to(data_dir).as_posix()] = meta.get("sha256")
     for path in sorted(derived.glob("*.csv")):
         report.derived += 1
         meta_path = sidecars.sidecar_path(path)
@@ -145,7 +148,7 @@ def _check_derived(data_dir: Path, report: Report) -> None:
                 raise AnalysisError(
                     f"{path}: no sidecar {meta_path.name}; rebuild with `analysis data build`"
                 )
-            meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+            meta = sidecars.load_mapping(meta_path)
             for key in ("schema", "sha256", "inputs", "built_by"):
                 if not meta.get(key):
                     raise AnalysisError(f"{meta_path}: missing key {key}")
@@ -153,7 +156,16 @@ def _check_derived(data_dir: Path, report: Report) -> None:
                 raise AnalysisError(
                     f"{path}: sha256 differs from its sidecar; rebuild with `analysis data build`"
                 )
-            for inp in meta["inputs"]:
+            inputs = meta["inputs"]
+            if not isinstance(inputs, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("path"), str) and i.get("sha256")
+                for i in inputs
+            ):
+                raise AnalysisError(
+                    f"{meta_path}: inputs must be a list of {{path, sha256}}; rebuild with "
+                    "`analysis data build`"
+                )
+            for inp in inputs:
                 if raw_sha.get(inp["path"]) != inp["sha256"]:
                     raise AnalysisError(
                         f"{path}: built from {inp['path']} with sha256 {inp['sha256'][:12]}…, which "

@@ -11,13 +11,19 @@ import io
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from analysis.core import paths, rules
 from analysis.core.cache import cached_on_files
 from analysis.core.errors import DataError, ParameterError
 from analysis.data.schemas import Schema, get_schema, validate
-from analysis.data.sidecars import SIDECAR_SUFFIX, read_text_utf8, sidecar_path
+from analysis.data.sidecars import (
+    SIDECAR_SUFFIX,
+    load_mapping,
+    read_sidecar,
+    read_text_utf8,
+    sidecar_path,
+    verify_sha256,
+)
 
 
 def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
@@ -29,7 +35,8 @@ def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.ParserError as e:
-        raise DataError(f"{path}: not a well-formed CSV table ({e})") from None
+        detail = " ".join(str(e).split())  # pandas' message spans lines
+        raise DataError(f"{path}: not a well-formed CSV table ({detail})") from None
     if raw.empty:
         raise DataError(f"{path}: has a header but no rows")
     return validate(raw, schema, path)
@@ -66,8 +73,8 @@ def _sidecars(schema_name: str, data_dir: str) -> list[Path]:
 def _raw_tables(schema_name: str, data_dir: str) -> tuple[Path, ...]:
     out = []
     for meta_path in _sidecars(schema_name, data_dir):
-        meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
-        if isinstance(meta, dict) and meta.get("schema") == schema_name:
+        meta = load_mapping(meta_path)
+        if meta.get("schema") == schema_name:
             out.append(meta_path.with_name(meta_path.name.removesuffix(SIDECAR_SUFFIX)))
     return tuple(out)
 
@@ -75,6 +82,8 @@ def _raw_tables(schema_name: str, data_dir: str) -> tuple[Path, ...]:
 def _load_raw(schema_name: str, data_dir: Path | None) -> pd.DataFrame:
     frames = []
     for path in raw_tables(schema_name, data_dir):
+        read_sidecar(path)
+        verify_sha256(path)
         df = read_csv_table(path, schema_name)
         source_id = path.parent.name
         wrong = df["source_id"] != source_id
@@ -129,6 +138,7 @@ def _derived_cached(name: str, data_dir: str) -> pd.DataFrame:
     path = derived_path(name, data_dir)
     if not path.is_file():
         raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
+    verify_sha256(path, "derived")
     return read_csv_table(path, name)
 
 

@@ -21,6 +21,7 @@ Load inputs, process, save outputs: each step is a pure function of the inputs i
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -35,12 +36,12 @@ import pandas as pd
 import yaml
 
 from analysis.core import territories
-from analysis.core.atomic import atomic_write_text
+from analysis.core.atomic import atomic_write_files
 from analysis.core.checksums import sha256_file
 from analysis.core.errors import ChecksumError, DataError
 from analysis.data.datasets import data_root
 from analysis.data.schemas import SCHEMAS, validate
-from analysis.data.sidecars import read_sidecar
+from analysis.data.sidecars import read_sidecar, sidecar_path
 
 PACKAGE = "@etalab/decoupage-administratif"
 MAYOTTE = "06"  # region code; excluded from population totals (see region_population_table)
@@ -334,34 +335,32 @@ def build_tables(data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
 
 
 def write_derived(tables: dict[str, pd.DataFrame], data_dir: Path | None = None) -> list[Path]:
-    """Write each table and its sidecar atomically; the sidecar records the inputs' sha256."""
+    """Write the tables and their sidecars, all or none; each sidecar records the inputs' sha256
+    (paths relative to the data folder, so that a copy of the folder stays valid)."""
     base = data_root(data_dir)
     inputs = [
         {
-            "path": str(tarball_path(v, base).relative_to(base.parent)),
+            "path": tarball_path(v, base).relative_to(base).as_posix(),
             "sha256": read_sidecar(tarball_path(v, base))["sha256"],
         }
         for v in VINTAGES
     ]
-    written = []
+    files: dict[Path, str] = {}
     for name, df in tables.items():
         target = base / "derived" / f"{name}.csv"
         text = df.to_csv(index=False, lineterminator="\n")
-        atomic_write_text(target, text)
         meta = {
             "table": name,
             "schema": name,
             "built_by": "analysis data build (src/analysis/data/geography.py)",
             "rows": int(len(df)),
-            "sha256": sha256_file(target),
+            "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
             "inputs": inputs,
         }
-        atomic_write_text(
-            target.with_name(target.name + ".meta.yaml"),
-            yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
-        )
-        written.append(target)
-    return written
+        files[target] = text
+        files[sidecar_path(target)] = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    atomic_write_files(files)  # every table and sidecar, or none
+    return [p for p in files if p.suffix == ".csv"]
 
 
 def build(

@@ -9,12 +9,15 @@ column, and says what was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.core.errors import DataError, SchemaError
+from analysis.core.indicators import check_figure
 from analysis.core.rules import YEAR_MAX, YEAR_MIN
 from analysis.core.territories import valid_territory_ids
 
@@ -37,6 +40,8 @@ class Schema:
     key: tuple[str, ...]
     description: str = ""
     sort_by: tuple[str, ...] = field(default=())
+    #: a check of each typed row: the message of what is wrong, or None
+    row_check: Callable[[dict], str | None] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -58,6 +63,7 @@ FACTS = Schema(
     ),
     key=("territory_id", "indicator", "year", "source_id"),
     description="One figure a row, as its source states it, with where it stands in the source.",
+    row_check=lambda r: check_figure(r["indicator"], r["unit"], r["value"]),
 )
 
 LABEL_KINDS = ("french-tech-metropole", "french-tech-thematic", "capitale-french-tech")
@@ -199,12 +205,14 @@ def validate(raw: pd.DataFrame, schema: Schema, where: str | Path) -> pd.DataFra
         present = s[~empty]
         if col.kind in ("int", "float"):
             num = pd.to_numeric(present, errors="coerce")
-            bad = num.isna()
+            infinite = ~np.isfinite(num.fillna(0))
+            bad = num.isna() | infinite
             if col.kind == "int":
                 bad |= ~bad & (num % 1 != 0)
             if bad.any():
                 i = bad.idxmax()
                 what = "an integer" if col.kind == "int" else "a number"
+                what = "a finite number" if infinite[i] else what
                 raise DataError(
                     f"{where}, line {_line(i)}, column {col.name!r}: {present[i]!r} is not {what}"
                 )
@@ -251,6 +259,11 @@ def validate(raw: pd.DataFrame, schema: Schema, where: str | Path) -> pd.DataFra
             )
         out[col.name] = s.where(~empty).astype("str") if not col.required else s
     df = pd.DataFrame(out, index=raw.index)[schema.names]
+    if schema.row_check is not None:
+        for i, row in zip(df.index, df.to_dict("records"), strict=True):
+            problem = schema.row_check(row)
+            if problem:
+                raise DataError(f"{where}, line {_line(i)}, {problem}")
     dup = df.duplicated(list(schema.key), keep=False)
     if dup.any():
         rows = df.index[dup]

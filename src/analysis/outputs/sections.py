@@ -403,9 +403,8 @@ def register_table(
             "declared_per_100k": reg["territory_id"].map(d).round(2),
         }
     )
-    table["declared_to_register"] = (table["declared_per_100k"] / table["register_per_100k"]).round(
-        2
-    )
+    register = table["register_per_100k"].where(table["register_per_100k"] > 0)  # 0: no ratio
+    table["declared_to_register"] = (table["declared_per_100k"] / register).round(2)
     table["source_ids"] = [
         join_sources(a, declared.set_index("territory_id")["source_ids"].get(t, ""))
         for a, t in zip(reg["source_ids"], reg["territory_id"], strict=True)

@@ -222,8 +222,9 @@ def run_grid(
                         results[run.id] = res
                         manifest_path = mf.write_manifest(out, manifest)
                         bar.finished(res)
-            except BaseException:
+            except BaseException as e:
                 cancel = True
+                manifest["batch"]["interrupted"] = type(e).__name__
                 raise
             finally:
                 bar.close()

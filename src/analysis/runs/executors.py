@@ -6,12 +6,19 @@ operations: submit, wait for the first finished, result, close.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
+import signal
+import socket
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from urllib.parse import urlsplit
 
 from analysis.core.errors import AnalysisError
+from analysis.core.processes import terminate_descendants
 from analysis.runs.manifest import STATUS_FAILED
 from analysis.runs.worker import error_of, execute_run, init_worker
 
@@ -44,7 +51,34 @@ class LocalExecutor:
         return fut.result()
 
     def close(self, cancel: bool = False) -> None:
+        """Wait for the pool to finish; with `cancel`, stop it now, its kernels included."""
+        if cancel:
+            workers = list(getattr(self.pool, "_processes", None) or {})
+            for pid in workers:  # the kernels each worker started, then the worker
+                terminate_descendants(pid)
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+def _check_reachable(address: str) -> None:
+    """A scheduler address ``tcp://host:port`` that accepts connections, or one clear error."""
+    parsed = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = None
+    if parsed.scheme not in ("tcp", "tls") or not parsed.hostname or port is None:
+        raise AnalysisError(
+            f"--dask: {address!r} is not a scheduler address such as tcp://10.0.0.5:8786"
+        )
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=5).close()
+    except OSError as e:
+        raise AnalysisError(
+            f"cannot connect to the Dask scheduler at {address}: {e.strerror or e}"
+        ) from None
 
 
 class DaskExecutor:
@@ -55,10 +89,16 @@ class DaskExecutor:
             from distributed import Client
         except ImportError as e:  # pragma: no cover - distributed is a dependency
             raise AnalysisError(f"--dask needs the 'distributed' package ({e})") from None
+        _check_reachable(address)
+        hook = sys.unraisablehook
+        sys.unraisablehook = lambda unraisable: None  # a half-built Client warns when collected
         try:
             self.client = Client(address, timeout="10s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
             raise AnalysisError(f"cannot connect to the Dask scheduler at {address}: {e}") from None
+        finally:
+            gc.collect()
+            sys.unraisablehook = hook
         threads = sum(self.client.nthreads().values()) or 1
         self.slots = workers or threads
 
@@ -87,4 +127,7 @@ class DaskExecutor:
             }
 
     def close(self, cancel: bool = False) -> None:
+        if cancel:
+            with contextlib.suppress(Exception):
+                self.client.cancel(list(self.client.futures.values()), force=True)
         self.client.close()

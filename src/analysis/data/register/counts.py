@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analysis.core import rules
-from analysis.core.atomic import atomic_write_text
-from analysis.core.errors import ParameterError
+from analysis.core.atomic import atomic_write_files
+from analysis.core.errors import DataError, ParameterError
 from analysis.core.ict_sector import DESCRIPTION as ICT_DESCRIPTION
 from analysis.core.ict_sector import ICT_NAF_CODES
+from analysis.core.outputs import check_files, protected_folders
 from analysis.data.register import engine
 from analysis.data.register.cache import scannable
 from analysis.data.register.lookup import Geography, load_geography
@@ -394,6 +395,8 @@ def aggregate(
             con, sql, None, where=given.where, desc="scan", progress=progress, meanwhile=geography
         )
     geo = loaded["geo"]
+    if not counts:
+        raise DataError(f"{given.where}: has a header but no rows; not a stock file to count")
     excluded = {k: 0 for k in REASONS if legal_units is not None or not k.startswith("ul_")}
     by_code: dict[str | None, int] = {}
     for reason, code, n in counts:
@@ -476,6 +479,8 @@ def yearly_creations(
     """
     with engine.connect() as con:
         raw = engine.run(con, sql, None, where=given.where, desc="yearly", progress=progress)
+    if not raw and _is_empty(src):
+        raise DataError(f"{given.where}: has a header but no rows; not a stock file to count")
     no_date = sum(int(n) for _, y, n in raw if y is None)
     dated = [(c, int(y), int(n)) for c, y, n in raw if y is not None]
     per: dict[tuple[str, int], int] = {}
@@ -499,6 +504,11 @@ def yearly_creations(
     return rows, summary
 
 
+def _is_empty(src: Source) -> bool:
+    with engine.connect() as con:
+        return con.execute(f"SELECT count(*) FROM {engine.scan_sql(src)}").fetchone()[0] == 0
+
+
 def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -508,22 +518,26 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def write_outputs(result: Result, out: Path | str, yearly_out: Path | str | None = None) -> None:
-    """Write ``code,name,startups`` to `out` and its ``.meta.yaml`` sidecar, atomically."""
+    """Write ``code,name,startups`` to `out`, its ``.meta.yaml`` sidecar and the yearly table:
+    all of them or none (:func:`analysis.core.atomic.atomic_write_files`), never onto the
+    register file itself."""
     import yaml
 
     out = Path(out)
+    sidecar = out.with_name(out.name + ".meta.yaml")
+    check_files(
+        {"out": out, "out's sidecar": sidecar, "yearly_out": yearly_out},
+        {"the register": Path(result.report.source)},
+        protected=protected_folders(),
+    )
     meta = {
         "table": "sirene start-ups from the register",
         "built_by": "analysis sirene aggregate (src/analysis/data/register/counts.py)",
         "columns": ["code", "name", "startups"],
         **result.report.as_dict(),
     }
-    atomic_write_text(
-        out.with_name(out.name + ".meta.yaml"),
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
-    )
-    atomic_write_text(out, _csv_text(["code", "name", "startups"], result.rows))
+    files: dict[Path, str] = {out: _csv_text(["code", "name", "startups"], result.rows)}
     if yearly_out is not None and result.yearly is not None:
-        atomic_write_text(
-            Path(yearly_out), _csv_text(["code", "name", "year", "creations"], result.yearly)
-        )
+        files[Path(yearly_out)] = _csv_text(["code", "name", "year", "creations"], result.yearly)
+    files[sidecar] = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
+    atomic_write_files(files)

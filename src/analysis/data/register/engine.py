@@ -108,39 +108,45 @@ def run(
     Python work such as loading the geography behind the scan.
     """
     out: dict[str, object] = {}
+    done = threading.Event()
 
     def work() -> None:
         try:
             out["rows"] = con.execute(sql, params or []).fetchall()
         except BaseException as e:  # re-raised in the caller's thread
             out["error"] = e
+        finally:
+            done.set()
+
+    def wait(step: float | None) -> None:
+        # An Event, not Thread.join: a signal that interrupts join() leaves the thread marked
+        # as stopped while DuckDB still runs in it (CPython bpo-45274), and the process then
+        # aborts at exit ("terminate called ... FATAL").
+        while not done.wait(step):
+            if step is None:
+                break
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
-    if meanwhile is not None:
-        try:
-            meanwhile()
-        except BaseException:
-            con.interrupt()
-            worker.join()
-            raise
     try:
+        if meanwhile is not None:
+            meanwhile()
         if not progress:
-            worker.join()
+            wait(0.5)
         else:
             from tqdm import tqdm
 
             with tqdm(total=100, desc=desc, unit="%", leave=False) as bar:
-                while worker.is_alive():
-                    worker.join(0.1)
+                while not done.wait(0.1):
                     p = con.query_progress()
                     if p is not None and p >= 0:
                         bar.n = min(100.0, round(float(p), 1))
                         bar.refresh()
-    except KeyboardInterrupt:
-        con.interrupt()
-        worker.join()
+    except BaseException:  # an interruption, or `meanwhile` failed: stop DuckDB, then go
+        con.interrupt()  # DuckDB stops the query through its API
+        wait(0.1)
         raise
+    worker.join()
     err = out.get("error")
     import duckdb
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from analysis.core.atomic import atomic_write_text
+from analysis.core.atomic import atomic_write_files, atomic_write_text
 from analysis.core.errors import DataError, ParameterError
+from analysis.core.formats import sniff
 from analysis.data.register import engine
 from analysis.data.register.cache import sha256_with_progress
 from analysis.data.register.spec import (
@@ -44,6 +45,14 @@ def _part_meta_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
+class _StartOver(Exception):
+    """The partial download cannot be resumed safely: discard it and start from byte 0."""
+
+
+#: Content types that are never a stock file: an error or a login page served instead.
+_NOT_A_FILE = ("text/html", "application/json", "application/xml", "text/xml")
+
+
 def fetch(
     url: str | None = None,
     dest: Path | str | None = None,
@@ -53,17 +62,19 @@ def fetch(
     timeout: float = 60.0,
     chunk: int = 1 << 20,
 ) -> Fetched:
-    """Download an official file into `dest`, resuming an interrupted transfer.
+    """Download an official file into `dest`, resuming an interrupted transfer safely.
 
-    Bytes go to ``<name>.part``; a later call sends ``Range: bytes=<size of .part>-`` with
-    ``If-Range`` (the ETag or Last-Modified seen first), appends the rest if the server answers
-    206 and starts over if it answers 200 (the file changed, or no range support). The file is
-    renamed to `name` only once complete; its sha256 is written beside it (``<name>.sha256``,
-    ``sha256sum`` format, and ``<name>.meta.yaml``). Default: :data:`DEFAULT_FETCH_FILE` from
-    :data:`DEFAULT_URLS`.
+    Bytes go to ``<name>.part``. A later call resumes it only with a validator: it sends
+    ``Range: bytes=<size of .part>-`` with ``If-Range`` (the ETag or Last-Modified of the first
+    response) and appends the rest if the server answers 206 from that very byte; a ``.part``
+    without a validator, larger than the file, or answered from another byte is discarded and
+    the download starts from zero (once). A response that is an HTML, JSON or XML page is
+    refused. Once complete, the file must look like what its name says (``PK`` for a zip,
+    ``PAR1`` at both ends for a parquet, a header row for a CSV), else it is deleted and
+    nothing is recorded. The file is renamed to `name` only then; its sha256 is written beside
+    it (``<name>.sha256``, ``sha256sum`` format) with a ``<name>.meta.yaml`` sidecar.
+    Default: :data:`DEFAULT_FETCH_FILE` from :data:`DEFAULT_URLS`.
     """
-    from tqdm import tqdm
-
     if url is None:
         name = name or DEFAULT_FETCH_FILE
         if name not in DEFAULT_URLS:
@@ -87,95 +98,20 @@ def fetch(
         raise engine.os_error(e, f"{dest}: cannot create the download folder") from None
     target = dest / name
     part = dest / (name + ".part")
-    pmeta_path = _part_meta_path(part)
-    pmeta: dict = {}
-    if part.is_file() and pmeta_path.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            pmeta = json.loads(pmeta_path.read_text(encoding="utf-8"))
-    if pmeta.get("url") != url:
-        pmeta = {"url": url}
-        part.unlink(missing_ok=True)
-    offset = part.stat().st_size if part.is_file() else 0
-    headers = {"User-Agent": "analysis-sirene-fetch/1 (+urllib)", "Accept-Encoding": "identity"}
-    validator = pmeta.get("etag") or pmeta.get("last_modified")
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-        if validator:
-            headers["If-Range"] = validator
-    req = urllib.request.Request(url, headers=headers)
-    resumed_from = 0
     try:
-        resp = urllib.request.urlopen(req, timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and offset and pmeta.get("total") == offset:
-            resp = None  # the .part already holds the whole file
-            resumed_from = offset
-        else:
-            raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        raise DataError(f"{url}: cannot connect ({reason})") from None
-    if resp is not None:
-        with resp:
-            status = resp.status
-            length = resp.headers.get("Content-Length")
-            if status == 206:
-                start, total = _content_range(resp.headers.get("Content-Range"), url)
-                if start != offset:
-                    raise DataError(f"{url}: the server resumed at byte {start}, expected {offset}")
-                resumed_from = offset
-                mode = "ab"
-            elif status == 200:
-                total = int(length) if length and length.isdigit() else None
-                offset, mode = 0, "wb"
-                pmeta = {
-                    "url": url,
-                    "final_url": resp.geturl(),
-                    "etag": resp.headers.get("ETag"),
-                    "last_modified": resp.headers.get("Last-Modified"),
-                    "total": total,
-                }
-                atomic_write_text(pmeta_path, json.dumps(pmeta))
-            else:
-                raise DataError(f"{url}: unexpected HTTP status {status}")
-            got = offset
-            try:
-                with (
-                    open(part, mode) as f,
-                    tqdm(
-                        total=total,
-                        initial=offset,
-                        unit="B",
-                        unit_scale=True,
-                        desc=name,
-                        disable=not engine.progress_default(progress),
-                    ) as bar,
-                ):
-                    while True:
-                        block = resp.read(chunk)
-                        if not block:
-                            break
-                        f.write(block)
-                        got += len(block)
-                        bar.update(len(block))
-            except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
-                raise DataError(
-                    f"{url}: transfer interrupted after {got:,} of "
-                    f"{total if total is not None else '?'} bytes ({type(e).__name__}); "
-                    f"run the same command again to resume from {part}"
-                ) from None
-            except OSError as e:
-                raise engine.os_error(e, f"{part}: writing the download") from None
-            if total is not None and got != total:
-                raise DataError(
-                    f"{url}: transfer interrupted after {got:,} of {total:,} bytes; "
-                    f"run the same command again to resume from {part}"
-                )
+        pmeta, resumed_from = _transfer(url, name, part, progress, timeout, chunk)
+    except _StartOver:
+        _discard(part)
+        pmeta, resumed_from = _transfer(url, name, part, progress, timeout, chunk)
+    try:
+        _check_content(part, name, url)
+    except DataError:
+        _discard(part)
+        raise
     digest = sha256_with_progress(part, progress)
     size = part.stat().st_size
     os.replace(part, target)
-    pmeta_path.unlink(missing_ok=True)
-    atomic_write_text(target.with_name(target.name + ".sha256"), f"{digest}  {target.name}\n")
+    _part_meta_path(part).unlink(missing_ok=True)
     meta = {
         "title": f"SIRENE stock file {target.name}",
         "publisher": PUBLISHER,
@@ -189,11 +125,143 @@ def fetch(
         "bytes": size,
         "sha256": digest,
     }
-    atomic_write_text(
-        target.with_name(target.name + ".meta.yaml"),
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
+    atomic_write_files(
+        {
+            target.with_name(target.name + ".sha256"): f"{digest}  {target.name}\n",
+            target.with_name(target.name + ".meta.yaml"): yaml.safe_dump(
+                meta, sort_keys=False, allow_unicode=True
+            ),
+        }
     )
     return Fetched(target, digest, size, resumed_from, url)
+
+
+def _discard(part: Path) -> None:
+    part.unlink(missing_ok=True)
+    _part_meta_path(part).unlink(missing_ok=True)
+
+
+def _transfer(
+    url: str, name: str, part: Path, progress: bool | None, timeout: float, chunk: int
+) -> tuple[dict, int]:
+    """Fill `part` with the whole file: (what the first response said, byte resumed from)."""
+    from tqdm import tqdm
+
+    pmeta_path = _part_meta_path(part)
+    pmeta: dict = {}
+    if part.is_file() and pmeta_path.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            pmeta = json.loads(pmeta_path.read_text(encoding="utf-8"))
+    validator = pmeta.get("etag") or pmeta.get("last_modified") if isinstance(pmeta, dict) else None
+    if not isinstance(pmeta, dict) or pmeta.get("url") != url or not validator:
+        pmeta = {"url": url}  # nothing proves the .part is a prefix of this file
+        _discard(part)
+    offset = part.stat().st_size if part.is_file() else 0
+    total = pmeta.get("total")
+    if offset and isinstance(total, int) and offset > total:
+        raise _StartOver
+    headers = {"User-Agent": "analysis-sirene-fetch/1 (+urllib)", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        headers["If-Range"] = validator
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and offset:
+            if total == offset:
+                return pmeta, offset  # the .part already holds the whole file
+            raise _StartOver from None
+        raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise DataError(f"{url}: cannot connect ({reason})") from None
+    with resp:
+        ctype = resp.headers.get_content_type()
+        if ctype in _NOT_A_FILE:
+            raise DataError(
+                f"{url}: the server sent a {ctype} page, not the file {name} (an error or "
+                "login page?); nothing was saved"
+            )
+        status = resp.status
+        length = resp.headers.get("Content-Length")
+        if status == 206:
+            start, total = _content_range(resp.headers.get("Content-Range"), url)
+            if start != offset:
+                raise _StartOver
+            resumed_from, mode = offset, "ab"
+        elif status == 200:
+            total = int(length) if length and length.isdigit() else None
+            resumed_from, offset, mode = 0, 0, "wb"
+            pmeta = {
+                "url": url,
+                "final_url": resp.geturl(),
+                "etag": resp.headers.get("ETag"),
+                "last_modified": resp.headers.get("Last-Modified"),
+                "total": total,
+            }
+            atomic_write_text(pmeta_path, json.dumps(pmeta))
+        else:
+            raise DataError(f"{url}: unexpected HTTP status {status}")
+        got = offset
+        try:
+            with (
+                open(part, mode) as f,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    unit="B",
+                    unit_scale=True,
+                    desc=name,
+                    disable=not engine.progress_default(progress),
+                ) as bar,
+            ):
+                while True:
+                    block = resp.read(chunk)
+                    if not block:
+                        break
+                    f.write(block)
+                    got += len(block)
+                    bar.update(len(block))
+        except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
+            raise DataError(
+                f"{url}: transfer interrupted after {got:,} of "
+                f"{total if total is not None else '?'} bytes ({type(e).__name__}); "
+                f"run the same command again to resume from {part}"
+            ) from None
+        except OSError as e:
+            raise engine.os_error(e, f"{part}: writing the download") from None
+        if total is not None and got != total:
+            raise DataError(
+                f"{url}: transfer interrupted after {got:,} of {total:,} bytes; "
+                f"run the same command again to resume from {part}"
+            )
+    return pmeta, resumed_from
+
+
+def _check_content(path: Path, name: str, url: str) -> None:
+    """The downloaded bytes are what the file's name says: a zip, a parquet or a CSV."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        f.seek(max(0, size - 4))
+        tail = f.read(4)
+    kind = sniff(head)
+    suffix = Path(name).suffix.lower()
+    problem = None
+    if suffix == ".zip" and not head.startswith(b"PK\x03\x04"):
+        problem = "not a zip file"
+    elif suffix == ".parquet" and not (head.startswith(b"PAR1") and tail == b"PAR1"):
+        problem = "not a whole parquet file (PAR1 at both ends)"
+    elif suffix == ".csv":
+        first = head.split(b"\n", 1)[0].lower()
+        if kind is not None or b"siren" not in first:
+            problem = "not a SIRENE CSV file (no header row naming siren)"
+    elif kind is not None and kind.startswith(("HTML", "XML")):
+        problem = "a web page, not a data file"
+    if problem:
+        seen = f"it starts like a {kind} file" if kind else f"it starts with {head[:8]!r}"
+        raise DataError(f"{url}: the download is {problem} ({seen}); it was deleted")
 
 
 def _content_range(value: str | None, url: str) -> tuple[int, int | None]:

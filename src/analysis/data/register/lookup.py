@@ -15,6 +15,7 @@ from pathlib import Path
 from analysis.core import paths, rules, territories
 from analysis.core.cache import cached_on_files
 from analysis.core.errors import DataError
+from analysis.data.sidecars import verify_sha256
 
 #: The column of the lookup that each level counts by.
 _UNIT = {"commune": 0, "epci": 1, "territory": 2}
@@ -49,6 +50,7 @@ def _territory_names() -> dict[str, str]:
 def _read_rows(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
+    verify_sha256(path, "derived")
     with open(path, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.core.errors import DataError
+from analysis.core.formats import sniff_file
 from analysis.data.register.spec import (
     ETABLISSEMENT,
     ETABLISSEMENT_COLUMNS,
@@ -110,10 +111,21 @@ def _read_first_line(f: io.BufferedIOBase, where: str, limit: int = 1 << 20) -> 
     return buf.split(b"\n", 1)[0]
 
 
+#: Columns of the stock files published before 2019 (the "sirene" layout of the former
+#: INSEE download service), recognised so that they are refused by name.
+LEGACY_SIGNATURE = ("SIREN", "NIC", "L1_NORMALISEE")
+
+
 def _check_columns(columns: Sequence[str], table: TableKind, where: str) -> None:
     missing = [c for c in table.required if c not in columns]
     if not missing:
         return
+    if all(c in columns for c in LEGACY_SIGNATURE):
+        raise DataError(
+            f"{where}: the pre-2019 layout of the SIRENE files (SIREN;NIC;L1_NORMALISEE...), "
+            "which this package does not read; use a StockEtablissement file of 2019 or later "
+            "(`analysis sirene fetch`)"
+        )
     other = next(
         (t for t in TABLE_KINDS if t is not table and t.signature in columns),
         None,
@@ -166,10 +178,22 @@ def inspect_source(path: Path | str, table: TableKind | None = ETABLISSEMENT) ->
     path = _check_exists(Path(path))
     magic = _magic(path)
     kinds = TABLE_KINDS if table is None else (table,)
-    if magic.startswith(b"PK"):
-        return _inspect_zip(path, kinds)
-    if magic == b"PAR1":
+    kind = sniff_file(path)
+    if kind == "parquet":
         return _inspect_parquet(path, kinds)
+    if kind is not None and kind.startswith("zip"):
+        return _inspect_zip(path, kinds)
+    named = path.suffix.lower().lstrip(".")
+    if kind is not None:
+        raise DataError(
+            f"{path}: a {kind} file, not a SIRENE stock file (a zip, a CSV or a parquet file)"
+            + ("; decompress it first" if kind in ("gzip", "bzip2", "xz", "7z", "zstd") else "")
+        )
+    if named in ("parquet", "zip"):
+        raise DataError(
+            f"{path}: named .{named} but not a {named} file (it starts with {magic[:4]!r}, "
+            "like a text file); rename it or download the file again"
+        )
     where = str(path)
     with open(path, "rb") as f:
         columns, delimiter = _parse_header(_decode_header(_read_first_line(f, where), where), where)

@@ -1,0 +1,101 @@
+"""Where outputs may go: never onto an input, onto another output, or into the data.
+
+Every command checks its outputs before any work starts. A file output is refused when it
+resolves (symbolic links followed) to one of the command's inputs, to another output of the
+same command, to an existing folder, or to a path inside a protected folder: ``data/raw/``
+(immutable inputs) and ``data/derived/`` (written only by ``analysis data build``). A folder
+output is refused inside a protected folder or onto an existing file. Errors name the
+option and say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from analysis.core import paths
+from analysis.core.errors import ParameterError
+
+
+def protected_folders(data_dir: Path | str | None = None) -> list[Path]:
+    """``raw/`` and ``derived/`` of the project's data folder, and of `data_dir` if given."""
+    folders = [paths.raw_dir(), paths.derived_dir()]
+    if data_dir is not None:
+        folders += [Path(data_dir) / "raw", Path(data_dir) / "derived"]
+    return folders
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links too
+    except OSError:
+        return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _check_protected(name: str, path: Path, protected: Iterable[Path]) -> None:
+    for folder in protected:
+        if _inside(path, folder):
+            what = (
+                "the immutable inputs, never written"
+                if folder.name == "raw"
+                else "tables written only by `analysis data build`"
+            )
+            raise ParameterError(
+                f"{name}: {path} is inside {folder} ({what}); write the output elsewhere, "
+                "e.g. under reports/"
+            )
+
+
+def check_files(
+    outputs: Mapping[str, Path | None],
+    inputs: Mapping[str, Path | None] | None = None,
+    *,
+    protected: Iterable[Path] = (),
+) -> None:
+    """Refuse file outputs that would overwrite an input, another output or protected data.
+
+    Parameters
+    ----------
+    outputs : option name -> the file it writes (None: not written this time).
+    inputs : option name -> a file the command reads.
+    protected : folders no output may be written into (:func:`protected_folders`).
+    """
+    protected = list(protected)
+    given_inputs = {k: Path(v) for k, v in (inputs or {}).items() if v is not None}
+    seen: dict[str, Path] = {}
+    for name, value in outputs.items():
+        if value is None:
+            continue
+        out = Path(value)
+        if out.is_dir():
+            raise ParameterError(f"{name}: {out} is a folder; give the name of a file to write")
+        for in_name, in_path in given_inputs.items():
+            if _same(out, in_path):
+                raise ParameterError(
+                    f"{name}: {out} is the input {in_name} of this command; writing it would "
+                    "destroy it: choose another file"
+                )
+        for other_name, other in seen.items():
+            if _same(out, other):
+                raise ParameterError(
+                    f"{name}: {out} is also {other_name}; give two different files"
+                )
+        _check_protected(name, out, protected)
+        seen[name] = out
+
+
+def check_folder(name: str, folder: Path | None, *, protected: Iterable[Path] = ()) -> None:
+    """Refuse an output folder inside protected data, or that is an existing file."""
+    if folder is None:
+        return
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"{name}: {folder} is a file; give a folder")
+    _check_protected(name, folder, protected)

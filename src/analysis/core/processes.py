@@ -1,0 +1,31 @@
+"""Child processes: none survives the command that started it.
+
+Batch workers and the Jupyter kernels they start are descendants of the ``analysis``
+process; when it is interrupted, :func:`terminate_descendants` stops them (SIGTERM, then
+SIGKILL for any that do not exit), so that no kernel is left writing to a dead pipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+
+def terminate_descendants(pid: int | None = None, timeout: float = 3.0) -> int:
+    """Terminate every descendant of `pid` (default: this process); return how many there were."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid or os.getpid())
+        children = root.children(recursive=True)
+    except psutil.Error:
+        return 0
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    psutil.wait_procs(alive, timeout=timeout)
+    return len(children)
