@@ -21,6 +21,7 @@ from pathlib import Path
 
 from analysis.core.atomic import atomic_path, atomic_write_text
 from analysis.core.errors import DataError
+from analysis.core.ict_sector import ICT_NAF_CODES
 from analysis.data.register import engine
 from analysis.data.register.sources import (
     Source,
@@ -31,6 +32,7 @@ from analysis.data.register.sources import (
 from analysis.data.register.spec import (
     CONVERT_MEMORY_LIMIT,
     CONVERT_ROW_GROUP_SIZE,
+    ETABLISSEMENT,
     TableKind,
     cache_dir_default,
 )
@@ -101,9 +103,13 @@ def convert(
 ) -> Converted:
     """Convert a stock zip or CSV once to ``<cache_dir>/<sha256 of the source>.parquet``.
 
-    Every column is kept, as VARCHAR (a faithful copy of the CSV). The parquet is written to a
-    temporary file and renamed when complete, so a failure (a full disk, a truncated zip, a
-    Latin-1 file) leaves the cache as it was. A parquet source is returned as it is.
+    Every column is kept, as VARCHAR (a faithful copy of the CSV). A StockEtablissement file
+    gets two derived columns, :data:`DERIVED_ICT` (the activity is in the ICT sector) and
+    :data:`DERIVED_DATE` (the creation date as a DATE, NULL when invalid), and its ICT rows
+    are written first: a count then reads the commune code and the date of those row groups
+    only (:mod:`analysis.data.register.counts`). The parquet is written to a temporary file
+    and renamed when complete, so a failure (a full disk, a truncated zip, a Latin-1 file, an
+    interruption) leaves the cache as it was. A parquet source is returned as it is.
     """
     src = inspect_source(path, table)
     if src.kind == "parquet":
@@ -137,8 +143,9 @@ def convert(
                 atomic_path(target) as out,
                 engine.connect(Path(tmp), CONVERT_MEMORY_LIMIT) as con,
             ):
+                con.execute("SET preserve_insertion_order = true")  # the ICT rows come first
                 sql = (
-                    f"COPY (SELECT * FROM {engine.scan_sql(csv_src)}) TO {engine.sql_str(out)} "
+                    f"COPY ({_rows_sql(csv_src)}) TO {engine.sql_str(out)} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CONVERT_ROW_GROUP_SIZE}, "
                     f"KV_METADATA {{{kv}}})"
                 )
@@ -146,6 +153,30 @@ def convert(
     except OSError as e:
         raise engine.os_error(e, f"{where}: converting to {target}") from None
     return Converted(src.path, target, digest, cached=False)
+
+
+#: Derived columns of a cached StockEtablissement (their names mark them as the package's).
+DERIVED_ICT = "_analysis_ict"
+DERIVED_DATE = "_analysis_creation_date"
+
+
+def _rows_sql(src: Source) -> str:
+    """Every row of `src`; for StockEtablissement, with the derived columns, ICT rows first."""
+    scan = engine.scan_sql(src)
+    if src.table is not ETABLISSEMENT:
+        return f"SELECT * FROM {scan}"
+    ict = ", ".join(engine.sql_str(c) for c in ICT_NAF_CODES)
+    date = engine.ident("dateCreationEtablissement")
+    select = (
+        f"SELECT *, activitePrincipaleEtablissement IN ({ict}) AS {DERIVED_ICT}, "
+        f"CASE WHEN length({date}) = 10 THEN TRY_CAST({date} AS DATE) END AS {DERIVED_DATE} "
+        f"FROM {scan}"
+    )
+    return (
+        f"{select} WHERE activitePrincipaleEtablissement IN ({ict}) UNION ALL "
+        f"{select} WHERE activitePrincipaleEtablissement IS NULL "
+        f"OR activitePrincipaleEtablissement NOT IN ({ict})"
+    )
 
 
 def _write_parquet(con, sql: str, where: str, progress: bool | None) -> None:

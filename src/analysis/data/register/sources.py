@@ -48,10 +48,11 @@ class Source:
 
     @property
     def layout(self) -> str:
-        n = len(self.columns)
-        if set(self.columns) == set(ETABLISSEMENT_COLUMNS):
+        own = {c for c in self.columns if not c.startswith("_analysis_")}  # the cache's additions
+        n = len(own)
+        if own == set(ETABLISSEMENT_COLUMNS):
             return f"{n} columns (current layout)"
-        if set(self.columns) == set(ETABLISSEMENT_COLUMNS_2019):
+        if own == set(ETABLISSEMENT_COLUMNS_2019):
             return f"{n} columns (2019 layout)"
         return f"{n} columns"
 
