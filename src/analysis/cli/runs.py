@@ -40,7 +40,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from analysis.runs.site import render_site
 
-    check_folder("--reports", args.reports, protected=protected_folders(getattr(args, "data_dir", None)))
+    check_folder(
+        "--reports", args.reports, protected=protected_folders(getattr(args, "data_dir", None))
+    )
     result = render_site(args.reports, progress=not getattr(args, "quiet", False))
     print(result.summary())
     return 0
