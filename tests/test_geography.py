@@ -17,8 +17,14 @@ from .conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def pop() -> pd.DataFrame:
+def pop_both() -> pd.DataFrame:
     return datasets.load_derived("territory_population")
+
+
+@pytest.fixture(scope="module")
+def pop(pop_both) -> pd.DataFrame:
+    """The core perimeters (the EPCIs of the main cities)."""
+    return pop_both[pop_both["perimeter"] == "core"]
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +96,16 @@ def test_regions_and_france_are_missing_for_2016_not_patched():
 def test_arrondissements_map_to_their_commune_epci_and_territory(
     communes, codes, parent, territory
 ):
+    from analysis.data.register import lookup
+
+    geo = {year: lookup.load_geography(year) for year in (2016, 2023)}
     for year in (2016, 2023):
         c = communes[communes["census_year"] == year].set_index("commune_code")
         for code in codes:
             assert c.loc[code, "commune_type"] == "arrondissement-municipal"
             assert c.loc[code, "parent_commune_code"] == parent
             assert c.loc[code, "epci_siren"] == c.loc[parent, "epci_siren"]
-            assert c.loc[code, "territory_id"] == territory
+            assert geo[year].unit(code, "territory") == territory
             assert territories.commune_of(code) == parent
         # the arrondissements add up to their commune
         assert c.loc[codes, "population_municipale"].sum() == c.loc[parent, "population_municipale"]
@@ -117,12 +126,34 @@ def test_multi_epci_capitals(pop):
     assert p.loc["lyon-saint-etienne", "epci_sirens"] == "200046977;244200770"
 
 
-def test_2023_capital_total_is_the_sum_of_its_communes(pop, communes):
+def test_label_perimeters_add_the_places_the_label_names(pop_both):
+    p = pop_both[pop_both["census_year"] == 2023].set_index(["territory_id", "perimeter"])
+    # Brest+: Brest, Quimper, Morlaix and Lannion
+    assert set(p.loc[("brest", "label"), "epci_sirens"].split(";")) == {
+        "242900314",
+        "200068120",
+        "242900835",
+        "200065928",
+    }
+    assert p.loc[("brest", "core"), "epci_sirens"] == "242900314"
+    # capitals whose label names no other place keep one perimeter
+    assert (
+        p.loc[("lille", "label"), "population_municipale"]
+        == p.loc[("lille", "core"), "population_municipale"]
+    )
+
+
+@pytest.mark.parametrize("perimeter", ["label", "core"])
+def test_2023_capital_total_is_the_sum_of_its_communes(pop_both, communes, perimeter):
     c = communes[
         (communes["census_year"] == 2023) & (communes["commune_type"] == "commune-actuelle")
     ]
+    t = datasets.load_derived("territories")
+    t = t[(t["census_year"] == 2023) & (t["perimeter"] == perimeter)]
+    c = c.merge(t[["epci_siren", "territory_id"]], on="epci_siren")
     sums = c.groupby("territory_id")["population_municipale"].sum()
-    p = pop[pop["census_year"] == 2023].set_index("territory_id")["population_municipale"]
+    p = pop_both[(pop_both["census_year"] == 2023) & (pop_both["perimeter"] == perimeter)]
+    p = p.set_index("territory_id")["population_municipale"]
     pd.testing.assert_series_equal(
         sums.sort_index(), p.sort_index(), check_names=False, check_dtype=False
     )

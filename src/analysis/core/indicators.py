@@ -76,6 +76,20 @@ INDICATORS: dict[str, Indicator] = {
     "ey_fdi_projects_nice": _count("projects", "EY projects in Nice"),
     "ey_fdi_jobs_nice": _count("jobs", "EY jobs in Nice"),
     "ey_jobs_per_project": Indicator("jobs per project", "EY jobs per project", whole=False),
+    "ey_fdi_projects_sophia_antipolis": _count("projects", "EY projects in Sophia Antipolis"),
+    "ey_challenger_share": _share("executives naming the city as Paris's challenger (EY survey)"),
+    "ey_challenger_share_first": _share("executives naming the city first as Paris's challenger"),
+    # regional agencies (another definition than Business France's)
+    "fdi_projects_regional_agency": _count(
+        "projects", "foreign projects counted by a regional agency"
+    ),
+    "fdi_jobs_regional_agency": _count("jobs", "jobs of foreign projects (regional agency count)"),
+    # INSEE enterprise creations
+    "enterprise_creations": _count("enterprises", "enterprise creations (INSEE, micro included)"),
+    "enterprise_creations_excl_micro": _count("enterprises", "creations without micro-enterprises"),
+    # French Tech programmes
+    "ft120_members": _count("companies", "members of the French Tech 120"),
+    "next40_members": _count("companies", "members of the French Tech Next40"),
     # start-up counts
     "startups_declared": _count("start-ups", "start-ups declared by an ecosystem or the press"),
     "startups_members": _count("start-ups", "members of the local French Tech association"),

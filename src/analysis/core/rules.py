@@ -94,6 +94,14 @@ def population_vintage(value: object = None, name: str = "population_vintage") -
     return choice(value, name, POPULATION_VINTAGES)  # type: ignore[return-value]
 
 
+def perimeter(value: object = None, name: str = "perimeter") -> str:
+    """A capital's perimeter: ``label`` (the 2019 label's cited places, the default) or
+    ``core`` (the EPCIs of its main cities)."""
+    if value is None:
+        return territories.DEFAULT_PERIMETER
+    return choice(value, name, territories.PERIMETERS)  # type: ignore[return-value]
+
+
 def territory(value: object, name: str = "territory") -> str:
     """A capital id, a region id or ``france``."""
     return territories.check_territory(value, parameter=name)

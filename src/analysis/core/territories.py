@@ -11,6 +11,10 @@ Definitions (not data), in one place:
   when an EPCI changes SIREN (Métropole Européenne de Lille: 245900410 in the 2019
   geography, 200093201 in 2026). The resolved SIREN codes of each vintage are
   written to ``data/derived/territories.csv`` by ``analysis data build``.
+* Each capital has two perimeters (:data:`PERIMETERS`): ``core``, the EPCI of its anchor
+  communes (defined here), and ``label``, the EPCIs of every place the 2019 label's
+  published perimeter names, each cited in ``data/raw/*/label_places.csv`` (the core's
+  anchors included). ``label`` is the default. ``analysis territories`` lists both.
 * Regions (INSEE region codes) and ``france`` are the comparators.
 
 The arrondissements municipaux of Paris (75101-75120), Lyon (69381-69389) and
@@ -53,6 +57,10 @@ CAPITALES: tuple[Capitale, ...] = (
 
 CAPITALE_IDS: tuple[str, ...] = tuple(c.territory_id for c in CAPITALES)
 FOCAL_TERRITORY = "aix-marseille"
+
+#: The two perimeters of a capital: the 2019 label's cited places, and its core EPCIs.
+PERIMETERS: tuple[str, ...] = ("label", "core")
+DEFAULT_PERIMETER = "label"
 
 #: INSEE region codes (2016 regions) -> territory ids.
 REGIONS: dict[str, str] = {

@@ -186,12 +186,14 @@ def _check_coverage(data_dir: Path, report: Report) -> None:
             report.problems.append(f"labels: no capitale-french-tech row for {', '.join(missing)}")
         pop = datasets.load_derived("territory_population", data_dir)
         for year in rules.POPULATION_VINTAGES:
-            have = set(pop.loc[pop["census_year"] == year, "territory_id"])
-            missing = sorted(set(territories.CAPITALE_IDS) - have)
-            if missing:
-                report.problems.append(
-                    f"territory_population: census year {year} lacks {', '.join(missing)}"
-                )
+            for perimeter in territories.PERIMETERS:
+                sel = (pop["census_year"] == year) & (pop["perimeter"] == perimeter)
+                missing = sorted(set(territories.CAPITALE_IDS) - set(pop.loc[sel, "territory_id"]))
+                if missing:
+                    report.problems.append(
+                        f"territory_population: census year {year}, {perimeter} perimeter, "
+                        f"lacks {', '.join(missing)}"
+                    )
         datasets.load_facts(data_dir)
     except AnalysisError as e:
         report.problems.append(str(e))

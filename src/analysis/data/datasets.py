@@ -123,6 +123,16 @@ def load_labels(data_dir: Path | None = None) -> pd.DataFrame:
     return _raw_cached("labels", str(data_root(data_dir))).copy()
 
 
+def load_label_places(data_dir: Path | None = None) -> pd.DataFrame:
+    """The places the 2019 labels name, each with its anchor commune and citation."""
+    return _raw_cached("label_places", str(data_root(data_dir))).copy()
+
+
+def load_count_areas(data_dir: Path | None = None) -> pd.DataFrame:
+    """The area each published start-up count describes (``label``, ``core`` or a zone)."""
+    return _raw_cached("count_areas", str(data_root(data_dir))).copy()
+
+
 def derived_path(name: str, data_dir: Path | str | None = None) -> Path:
     """``<data>/derived/<name>.csv``."""
     return data_root(data_dir) / "derived" / f"{name}.csv"
@@ -148,16 +158,20 @@ def load_derived(name: str, data_dir: Path | None = None) -> pd.DataFrame:
 
 
 def population_of(
-    capitals: pd.DataFrame, regions: pd.DataFrame, vintage: int | None = None
+    capitals: pd.DataFrame,
+    regions: pd.DataFrame,
+    vintage: int | None = None,
+    perimeter: str | None = None,
 ) -> pd.DataFrame:
     """Population municipale of the 13 capitals, the regions and France for one census year.
 
     Parameters
     ----------
-    capitals : the derived table ``territory_population`` (every vintage).
+    capitals : the derived table ``territory_population`` (every vintage and perimeter).
     regions : the derived table ``region_population`` (every vintage).
     vintage : the census year (:data:`analysis.core.rules.POPULATION_VINTAGES`; None: the
         default).
+    perimeter : the capitals' perimeter, ``label`` (default) or ``core``.
 
     Returns
     -------
@@ -166,6 +180,7 @@ def population_of(
     EPCIs; regions and France sum their communes (same census year, never mixed).
     """
     vintage = rules.population_vintage(vintage)
+    capitals = capitals[capitals["perimeter"] == rules.perimeter(perimeter)]
     years = sorted(int(y) for y in capitals["census_year"].unique())
     if vintage not in years:
         raise ParameterError(
@@ -179,11 +194,12 @@ def population_of(
 
 
 def load_territory_population(
-    vintage: int | None = None, data_dir: Path | None = None
+    vintage: int | None = None, data_dir: Path | None = None, perimeter: str | None = None
 ) -> pd.DataFrame:
     """:func:`population_of` on the derived tables of `data_dir`."""
     return population_of(
         load_derived("territory_population", data_dir),
         load_derived("region_population", data_dir),
         vintage,
+        perimeter,
     )

@@ -1,14 +1,20 @@
 """Build step for the INSEE geography tables (``analysis data build``).
 
-Input: the npm tarballs of ``@etalab/decoupage-administratif`` (INSEE Code officiel
+Inputs: the npm tarballs of ``@etalab/decoupage-administratif`` (INSEE Code officiel
 géographique, DGCL EPCI composition, INSEE populations; Licence Ouverte), recorded with
-their sha256 in ``data/raw/etalab-decoupage-administratif-<version>/``. Outputs, in
+their sha256 in ``data/raw/etalab-decoupage-administratif-<version>/``, and the cited label
+places (``label_places`` raw tables). Outputs, in
 ``data/derived/`` (small, committed, so that the default run needs no network):
 
 * ``epci.csv``: every EPCI of each vintage, with its own population columns;
-* ``communes.csv``: every commune of the 13 capitals' core EPCIs, plus the
-  arrondissements municipaux of Paris, Lyon and Marseille mapped to their commune;
-* ``territory_population.csv``: the 13 capitals (sum of their communes);
+* ``communes.csv``: every commune of France with its EPCI, department and region, plus the
+  arrondissements municipaux of Paris, Lyon and Marseille and the delegated and associated
+  communes, each pointing to its commune (the SIRENE register may write their codes);
+* ``departments.csv``: every department with its region;
+* ``territories.csv``: the EPCIs of each capital's two perimeters: ``core`` (its anchor
+  communes, :mod:`analysis.core.territories`) and ``label`` (every place the 2019 label
+  names, cited in ``data/raw/*/label_places.csv``), with their anchors and sources;
+* ``territory_population.csv``: the 13 capitals, both perimeters (sum of their communes);
 * ``region_population.csv``: regions and France (sum of their communes).
 
 The census vintage is a column everywhere. In 6.0.0 the communes file carries the 2023
@@ -39,7 +45,7 @@ from analysis.core import territories
 from analysis.core.atomic import atomic_write_files
 from analysis.core.checksums import sha256_file
 from analysis.core.errors import ChecksumError, DataError
-from analysis.data.datasets import data_root
+from analysis.data.datasets import data_root, load_label_places, raw_tables
 from analysis.data.schemas import SCHEMAS, validate
 from analysis.data.sidecars import read_sidecar, sidecar_path
 
@@ -139,6 +145,7 @@ def read_package_json(tarball: Path, member: str) -> list[dict]:
 
 
 def epci_table(epci: list[dict], v: GeoVintage) -> pd.DataFrame:
+    """Every EPCI of the vintage with its own population columns (its census year)."""
     rows = [
         {
             "census_year": v.epci_census_year,
@@ -160,73 +167,162 @@ def _commune_to_epci(epci: list[dict]) -> dict[str, dict]:
     return {m["code"]: e for e in epci for m in e["membres"]}
 
 
-def capital_epcis(epci: list[dict], v: GeoVintage) -> dict[str, list[dict]]:
-    """For each capital, the EPCIs that contain its anchor communes (in anchor order)."""
-    member_of = _commune_to_epci(epci)
-    out: dict[str, list[dict]] = {}
+@dataclass(frozen=True)
+class PerimeterEpci:
+    """One EPCI of a capital's perimeter, with the anchor communes and sources behind it."""
+
+    epci: dict
+    anchors: tuple[str, ...]
+    source_ids: tuple[str, ...]
+
+
+def perimeter_anchors(places: pd.DataFrame) -> dict[tuple[str, str], dict[str, set[str]]]:
+    """(capital, perimeter) -> anchor commune -> the sources citing it.
+
+    ``core``: the anchor communes of :data:`analysis.core.territories.CAPITALES`; ``label``:
+    those and every commune of the capital's cited label places (``label_places``). A core
+    anchor carries the sources that cite it as a label place.
+    """
+    cited: dict[tuple[str, str], set[str]] = {}
+    for t, code, sid in zip(
+        places["territory_id"], places["commune_code"], places["source_id"], strict=True
+    ):
+        cited.setdefault((t, code), set()).add(sid)
+    out: dict[tuple[str, str], dict[str, set[str]]] = {}
     for cap in territories.CAPITALES:
-        found: list[dict] = []
-        for code in cap.anchors:
+        core = {a: cited.get((cap.territory_id, a), set()) for a in cap.anchors}
+        label = dict(core)
+        for (t, code), sids in sorted(cited.items()):
+            if t == cap.territory_id:
+                label.setdefault(code, sids)
+        out[(cap.territory_id, "core")] = core
+        out[(cap.territory_id, "label")] = label
+    return out
+
+
+def perimeter_epcis(
+    epci: list[dict], anchors: dict[tuple[str, str], dict[str, set[str]]], v: GeoVintage
+) -> dict[tuple[str, str], list[PerimeterEpci]]:
+    """(capital, perimeter) -> its EPCIs (first anchor's first), each with anchors and sources.
+
+    Raises DataError when an anchor commune is in no EPCI of the vintage, or when one EPCI
+    would belong to two capitals within one perimeter.
+    """
+    member_of = _commune_to_epci(epci)
+    out: dict[tuple[str, str], list[PerimeterEpci]] = {}
+    owner: dict[tuple[str, str], str] = {}
+    for (tid, perimeter), by_anchor in anchors.items():
+        found: dict[str, tuple[dict, list[str], set[str]]] = {}
+        for code, sids in by_anchor.items():
             if code not in member_of:
                 raise DataError(
-                    f"{v.source_id}: anchor commune {code} of {cap.territory_id} is in no EPCI"
+                    f"{v.source_id}: anchor commune {code} of {tid} ({perimeter} perimeter) is "
+                    "in no EPCI of this geography"
                 )
-            if member_of[code] not in found:
-                found.append(member_of[code])
-        out[cap.territory_id] = found
+            e = member_of[code]
+            entry = found.setdefault(e["code"], (e, [], set()))
+            entry[1].append(code)
+            entry[2].update(sids)
+            other = owner.setdefault((perimeter, e["code"]), tid)
+            if other != tid:
+                raise DataError(
+                    f"{v.source_id}: EPCI {e['code']} ({e['nom']}) is in the {perimeter} "
+                    f"perimeter of both {other} and {tid}"
+                )
+        out[(tid, perimeter)] = [
+            PerimeterEpci(e, tuple(a), tuple(sorted(s))) for e, a, s in found.values()
+        ]
     return out
 
 
 def communes_table(communes: list[dict], epci: list[dict], v: GeoVintage) -> pd.DataFrame:
-    """Communes of the capitals' core EPCIs, plus the arrondissements of Paris, Lyon, Marseille."""
-    by_code = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
+    """Every commune of the vintage with its EPCI, department and region; the arrondissements
+    municipaux, delegated and associated communes point to their commune (a register may
+    write their codes)."""
+    member_of = _commune_to_epci(epci)
+    actual = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
     rows = []
-    for tid, epcis in capital_epcis(epci, v).items():
-        for e in epcis:
-            for m in e["membres"]:
-                c = by_code.get(m["code"])
-                if c is None:
-                    raise DataError(
-                        f"{v.source_id}: commune {m['code']} of EPCI {e['code']} is missing "
-                        "from communes.json"
-                    )
-                rows.append(_commune_row(c, None, e["code"], tid, v))
-    in_set = {r["commune_code"]: r for r in rows}
     for c in communes:
-        if c["type"] == "arrondissement-municipal" and c.get("commune") in in_set:
-            parent = in_set[c["commune"]]
-            rows.append(
-                _commune_row(c, c["commune"], parent["epci_siren"], parent["territory_id"], v)
-            )
+        if c["type"] == "commune-actuelle":
+            parent = None
+        elif c["type"] == "arrondissement-municipal":
+            parent = c.get("commune")
+        else:  # commune-deleguee, commune-associee
+            parent = c.get("chefLieu")
+            if c["code"] in actual or parent not in actual:
+                continue  # the same code as its commune nouvelle, or nothing to point to
+        code = parent or c["code"]
+        e = member_of.get(code)
+        rows.append(
+            {
+                "census_year": v.communes_census_year,
+                "geo_version": str(v.geo_year),
+                "commune_code": c["code"],
+                "commune_name": c["nom"],
+                "commune_type": c["type"],
+                "parent_commune_code": parent or "",
+                "epci_siren": e["code"] if e else "",
+                # a collectivité d'outre-mer has no department: its COG code stands for one
+                "department_code": c.get("departement")
+                or (c.get("collectiviteOutremer") or {}).get("code", ""),
+                "region_code": c.get("region", ""),
+                "population_municipale": c.get("population", "")
+                if c["type"] in ("commune-actuelle", "arrondissement-municipal")
+                else "",
+                "source_id": v.source_id,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _commune_row(c: dict, parent: str | None, siren: str, tid: str, v: GeoVintage) -> dict:
-    return {
-        "census_year": v.communes_census_year,
-        "geo_version": str(v.geo_year),
-        "commune_code": c["code"],
-        "commune_name": c["nom"],
-        "commune_type": c["type"],
-        "parent_commune_code": parent or "",
-        "epci_siren": siren,
-        "territory_id": tid,
-        "population_municipale": c.get("population", ""),
-        "source_id": v.source_id,
-    }
+def territories_table(
+    perims: dict[tuple[str, str], list[PerimeterEpci]], v: GeoVintage
+) -> pd.DataFrame:
+    """The EPCIs of every capital's two perimeters, with their anchors and sources."""
+    rows = [
+        {
+            "territory_id": tid,
+            "perimeter": perimeter,
+            "census_year": v.communes_census_year,
+            "geo_version": str(v.geo_year),
+            "epci_siren": p.epci["code"],
+            "epci_name": p.epci["nom"],
+            "anchor_communes": ";".join(p.anchors),
+            "source_ids": ";".join(sorted({*p.source_ids, v.source_id})),
+        }
+        for (tid, perimeter), epcis in perims.items()
+        for p in epcis
+    ]
+    return pd.DataFrame(rows)
+
+
+def departments_table(departments: list[dict], v: GeoVintage) -> pd.DataFrame:
+    """Every department of the vintage with its name and region."""
+    return pd.DataFrame(
+        [
+            {
+                "census_year": v.communes_census_year,
+                "geo_version": str(v.geo_year),
+                "department_code": d["code"],
+                "department_name": d["nom"],
+                "region_code": d.get("region", ""),
+                "source_id": v.source_id,
+            }
+            for d in departments
+        ]
+    )
 
 
 def territory_population_table(
-    communes: list[dict], epci: list[dict], v: GeoVintage
+    communes: list[dict], perims: dict[tuple[str, str], list[PerimeterEpci]], v: GeoVintage
 ) -> pd.DataFrame:
-    """Population municipale of each capital: its core EPCIs' communes (or EPCI totals, see VINTAGES)."""
+    """Population municipale of each capital's two perimeters: the sum of their EPCIs'
+    communes (or of the EPCI totals, see VINTAGES)."""
     pop = {c["code"]: c.get("population") for c in communes if c["type"] == "commune-actuelle"}
-    anchor_region = {
-        c["code"]: c.get("region", "") for c in communes if c["type"] == "commune-actuelle"
-    }
+    region = {c["code"]: c.get("region", "") for c in communes if c["type"] == "commune-actuelle"}
     rows = []
-    for tid, epcis in capital_epcis(epci, v).items():
-        members = [m["code"] for e in epcis for m in e["membres"]]
+    for (tid, perimeter), epcis in perims.items():
+        members = [m["code"] for p in epcis for m in p.epci["membres"]]
         missing = [m for m in members if pop.get(m) is None]
         if missing:
             raise DataError(
@@ -235,17 +331,18 @@ def territory_population_table(
         if v.capital_population_from == "epci":
             if v.epci_census_year != v.communes_census_year:
                 raise DataError(f"{v.source_id}: EPCI and commune census years differ")
-            total = sum(e["populationMunicipale"] for e in epcis)
+            total = sum(p.epci["populationMunicipale"] for p in epcis)
         else:
             total = sum(pop[m] for m in members)
         rows.append(
             {
                 "territory_id": tid,
+                "perimeter": perimeter,
                 "census_year": v.communes_census_year,
                 "geo_version": str(v.geo_year),
-                "epci_sirens": ";".join(e["code"] for e in epcis),
-                "epci_names": ";".join(e["nom"] for e in epcis),
-                "region_code": anchor_region[territories.capitale(tid).anchors[0]],
+                "epci_sirens": ";".join(p.epci["code"] for p in epcis),
+                "epci_names": ";".join(p.epci["nom"] for p in epcis),
+                "region_code": region[territories.capitale(tid).anchors[0]],
                 "n_communes": len(members),
                 "population_municipale": total,
                 "source_id": v.source_id,
@@ -307,11 +404,20 @@ def region_population_table(
 
 # ----------------------------------------------------------------------------- save
 
-DERIVED_TABLES = ("epci", "communes", "territory_population", "region_population")
+DERIVED_TABLES = (
+    "epci",
+    "communes",
+    "departments",
+    "territories",
+    "territory_population",
+    "region_population",
+)
 
 
 def build_tables(data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
-    """Every derived geography table, from the tarballs (pure: no file is written)."""
+    """Every derived geography table, from the tarballs and the cited label places (pure: no
+    file is written)."""
+    anchors = perimeter_anchors(load_label_places(data_dir))
     parts: dict[str, list[pd.DataFrame]] = {name: [] for name in DERIVED_TABLES}
     for v in VINTAGES:
         tgz = tarball_path(v, data_dir)
@@ -320,9 +426,14 @@ def build_tables(data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
         communes = read_package_json(tgz, "communes.json")
         epci = read_package_json(tgz, "epci.json")
         regions = read_package_json(tgz, "regions.json")
+        perims = perimeter_epcis(epci, anchors, v)
         parts["epci"].append(epci_table(epci, v))
         parts["communes"].append(communes_table(communes, epci, v))
-        parts["territory_population"].append(territory_population_table(communes, epci, v))
+        parts["departments"].append(
+            departments_table(read_package_json(tgz, "departements.json"), v)
+        )
+        parts["territories"].append(territories_table(perims, v))
+        parts["territory_population"].append(territory_population_table(communes, perims, v))
         if v.communes_complete:
             parts["region_population"].append(region_population_table(communes, regions, v))
     out = {}
@@ -338,12 +449,10 @@ def write_derived(tables: dict[str, pd.DataFrame], data_dir: Path | None = None)
     """Write the tables and their sidecars, all or none; each sidecar records the inputs' sha256
     (paths relative to the data folder, so that a copy of the folder stays valid)."""
     base = data_root(data_dir)
+    sources = [tarball_path(v, base) for v in VINTAGES] + raw_tables("label_places", base)
     inputs = [
-        {
-            "path": tarball_path(v, base).relative_to(base).as_posix(),
-            "sha256": read_sidecar(tarball_path(v, base))["sha256"],
-        }
-        for v in VINTAGES
+        {"path": p.relative_to(base).as_posix(), "sha256": read_sidecar(p)["sha256"]}
+        for p in sources
     ]
     files: dict[Path, str] = {}
     for name, df in tables.items():

@@ -99,6 +99,42 @@ EPCI = Schema(
     key=("census_year", "epci_siren"),
 )
 
+_PERIMETER = ("label", "core")
+
+LABEL_PLACES = Schema(
+    "label_places",
+    (
+        Column("territory_id", _T),
+        Column("place_in_source", "str"),
+        Column("commune_code", "str", pattern=_COG),
+        Column("source_id", "slug"),
+        Column("locator", "str"),
+    ),
+    key=("territory_id", "commune_code", "source_id"),
+    description="A place the 2019 label's published perimeter names, with its anchor commune.",
+)
+
+COUNT_AREAS = Schema(
+    "count_areas",
+    (
+        Column("territory_id", _T),
+        Column("indicator", "slug"),
+        Column("year", "int", lo=YEAR_MIN, hi=YEAR_MAX),
+        Column("area", "str", pattern=r"label|core|zone: .+"),
+        Column("source_id", "slug"),
+        Column("locator", "str"),
+    ),
+    key=("territory_id", "indicator", "year", "source_id"),
+    description="The area a published count describes: one of the capital's two perimeters, "
+    "or another zone (which has no population in the package).",
+)
+
+COMMUNE_TYPES = (
+    "commune-actuelle",
+    "arrondissement-municipal",
+    "commune-deleguee",
+    "commune-associee",
+)
 COMMUNES = Schema(
     "communes",
     (
@@ -106,20 +142,53 @@ COMMUNES = Schema(
         Column("geo_version", "str"),
         Column("commune_code", "str", pattern=_COG),
         Column("commune_name", "str"),
-        Column("commune_type", "choice", choices=("commune-actuelle", "arrondissement-municipal")),
+        Column("commune_type", "choice", choices=COMMUNE_TYPES),
         Column("parent_commune_code", "str", required=False, pattern=_COG),
-        Column("epci_siren", "str", pattern=_SIREN),
-        Column("territory_id", _T),
+        Column("epci_siren", "str", required=False, pattern=_SIREN),
+        Column("department_code", "str"),
+        Column("region_code", "str", required=False),
         Column("population_municipale", "int", lo=0, required=False),
         Column("source_id", "slug"),
     ),
     key=("census_year", "commune_code"),
+    description="Every commune of France (and the arrondissements, delegated and associated "
+    "communes, which point to their commune), with its EPCI, department and region.",
+)
+
+TERRITORIES = Schema(
+    "territories",
+    (
+        Column("territory_id", _T),
+        Column("perimeter", "choice", choices=_PERIMETER),
+        Column("census_year", "int", lo=YEAR_MIN, hi=YEAR_MAX),
+        Column("geo_version", "str"),
+        Column("epci_siren", "str", pattern=_SIREN),
+        Column("epci_name", "str"),
+        Column("anchor_communes", "str"),
+        Column("source_ids", "str"),
+    ),
+    key=("territory_id", "perimeter", "census_year", "epci_siren"),
+    description="The EPCIs of each capital's perimeter, with the cited places that anchor them.",
+)
+
+DEPARTMENTS = Schema(
+    "departments",
+    (
+        Column("census_year", "int", lo=YEAR_MIN, hi=YEAR_MAX),
+        Column("geo_version", "str"),
+        Column("department_code", "str"),
+        Column("department_name", "str"),
+        Column("region_code", "str", required=False),
+        Column("source_id", "slug"),
+    ),
+    key=("census_year", "department_code"),
 )
 
 TERRITORY_POPULATION = Schema(
     "territory_population",
     (
         Column("territory_id", _T),
+        Column("perimeter", "choice", choices=_PERIMETER),
         Column("census_year", "int", lo=YEAR_MIN, hi=YEAR_MAX),
         Column("geo_version", "str"),
         Column("epci_sirens", "str"),
@@ -129,7 +198,7 @@ TERRITORY_POPULATION = Schema(
         Column("population_municipale", "int", lo=1),
         Column("source_id", "slug"),
     ),
-    key=("territory_id", "census_year"),
+    key=("territory_id", "perimeter", "census_year"),
 )
 
 REGION_POPULATION = Schema(
@@ -148,7 +217,19 @@ REGION_POPULATION = Schema(
 )
 
 SCHEMAS: dict[str, Schema] = {
-    s.name: s for s in (FACTS, LABELS, EPCI, COMMUNES, TERRITORY_POPULATION, REGION_POPULATION)
+    s.name: s
+    for s in (
+        FACTS,
+        LABELS,
+        LABEL_PLACES,
+        COUNT_AREAS,
+        EPCI,
+        COMMUNES,
+        TERRITORIES,
+        DEPARTMENTS,
+        TERRITORY_POPULATION,
+        REGION_POPULATION,
+    )
 }
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
