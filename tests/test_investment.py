@@ -64,14 +64,12 @@ def test_declared_density_uses_the_latest_count_and_lists_the_missing(inputs):
     d, missing = density.declared_density(inputs, 2024, 2023)
     tls = d.set_index("territory_id").loc["toulouse"]
     assert tls["year"] == 2022 and tls["value"] == pytest.approx(900 / 841_524 * 1e5)
-    assert set(missing) == {
-        "brest",
-        "paris",
-        "lille",
-        "montpellier",
-        "lyon-saint-etienne",
-        "riviera",
-    }
+    assert tls["area"] == "core"
+    none = {"brest", "paris", "lille", "montpellier", "lyon-saint-etienne", "riviera"}
+    assert set(missing) == none | {"bordeaux", "est", "rennes-saint-malo"}
+    assert all(missing[t] == "no declared start-up count up to 2024" for t in none)
+    assert missing["bordeaux"] == "its sources do not state the area they count"
+    assert "Strasbourg" in missing["est"] and "Rennes area" in missing["rennes-saint-malo"]
     d19, _ = density.declared_density(inputs, 2019, 2016)
     assert d19.set_index("territory_id").loc["aix-marseille", "value"] == pytest.approx(
         800 / 1_873_707 * 1e5

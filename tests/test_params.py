@@ -15,13 +15,20 @@ def test_valid_parameters_come_back_typed():
     assert (p.territory, p.start_year, p.end_year) == ("aix-marseille", 2014, 2024)
     assert params.validate(as_of="2024-01-01").as_of == dt.date(2024, 1, 1)
     w = params.validate(
-        weights=[1, 2],
+        weights=[1, 2, 3, 4, 5],
         normalisation="zscore",
         n_draws=10,
         seed=0,
         population_vintage=2023,
     )
-    assert w.weights == {"startups_per_100k": 1.0, "population_growth": 2.0}
+    assert w.weights == {
+        "population_growth": 1.0,
+        "fdi_decisions_per_100k": 2.0,
+        "fdi_jobs_per_100k": 3.0,
+        "fdi_jobs_per_decision": 4.0,
+        "ey_projects_per_100k": 5.0,
+    }
+    assert params.validate(perimeter="core").perimeter == "core"
 
 
 @pytest.mark.parametrize(
@@ -63,21 +70,33 @@ def test_valid_parameters_come_back_typed():
                 seed=0,
                 population_vintage=2023,
             ),
-            r"weights: 3 value\(s\) given, expected 2, one per indicator: startups_per_100k, population_growth",
+            r"weights: 3 value\(s\) given, expected 5, one per indicator: population_growth, "
+            r"fdi_decisions_per_100k, fdi_jobs_per_100k, fdi_jobs_per_decision, "
+            r"ey_projects_per_100k",
         ),
         (
             dict(
-                weights=[0, 0], normalisation="minmax", n_draws=10, seed=0, population_vintage=2023
+                weights=[0] * 5,
+                normalisation="minmax",
+                n_draws=10,
+                seed=0,
+                population_vintage=2023,
             ),
             r"weights must be >= 0 and sum to a positive value",
         ),
         (
-            dict(weights=[1, 1], normalisation="rank", n_draws=10, seed=0, population_vintage=2023),
+            dict(
+                weights=[1] * 5, normalisation="rank", n_draws=10, seed=0, population_vintage=2023
+            ),
             r"normalisation: 'rank' is not allowed; choose one of 'minmax', 'zscore'",
         ),
         (
             dict(
-                weights=[1, 1], normalisation="minmax", n_draws=0, seed=0, population_vintage=2023
+                weights=[1] * 5,
+                normalisation="minmax",
+                n_draws=0,
+                seed=0,
+                population_vintage=2023,
             ),
             r"n_draws: 0 is outside the allowed range 1-1000000",
         ),
@@ -138,6 +157,7 @@ def test_valid_parameters_come_back_typed():
         ),
         (dict(as_of="2999-01-01"), r"as_of: 2999-01-01 is in the future"),
         (dict(as_of="0001-01-01"), r"as_of: 0001-01-01 is before 1973-01-01"),
+        (dict(perimeter="metropole"), r"perimeter: 'metropole' is not allowed; choose one of "),
     ],
     ids=[
         "unknown-territory",
@@ -158,6 +178,7 @@ def test_valid_parameters_come_back_typed():
         "negative-young-years",
         "future-as-of",
         "as-of-before-sirene",
+        "bad-perimeter",
     ],
 )
 def test_bad_parameters(values, message):

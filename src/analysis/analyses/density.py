@@ -29,13 +29,26 @@ COUNT_KINDS: dict[str, str] = {
 }
 
 
+#: A count whose source does not say which area it counts.
+NOT_STATED = "not stated"
+
+
+def area_of(inputs: Inputs) -> pd.Series:
+    """The area of every count that has one: index (territory_id, indicator, year, source_id),
+    value ``label``, ``core`` or ``zone: ...``."""
+    a = inputs.count_areas
+    return a.set_index(["territory_id", "indicator", "year", "source_id"])["area"]
+
+
 def declared_table(inputs: Inputs) -> pd.DataFrame:
-    """Every start-up count of the capitals and France, with its definition and source.
+    """Every start-up count of the capitals and France, with its definition, area and source.
 
     Returns
     -------
-    ``territory_id, indicator, year, value, definition, source_id, kind``, capitals in their
-    usual order, then France.
+    ``territory_id, indicator, year, value, definition, source_id, kind, area``, capitals in
+    their usual order, then France. ``area`` is the area the source says it counts: the
+    capital's ``label`` or ``core`` perimeter, another ``zone: ...``, or ``not stated``
+    (France's counts describe France).
     """
     facts = inputs.facts
     keep = facts["indicator"].isin(COUNT_KINDS) & facts["territory_id"].isin(
@@ -43,6 +56,13 @@ def declared_table(inputs: Inputs) -> pd.DataFrame:
     )
     out = facts.loc[keep, ["territory_id", "indicator", "year", "value", "definition", "source_id"]]
     out = out.assign(kind=out["indicator"].map(COUNT_KINDS))
+    areas = area_of(inputs)
+    keys = list(
+        zip(out["territory_id"], out["indicator"], out["year"], out["source_id"], strict=True)
+    )
+    out["area"] = [
+        "france" if k[0] == territories.COUNTRY_ID else areas.get(k, NOT_STATED) for k in keys
+    ]
     order = {t: i for i, t in enumerate(territories.CAPITALE_IDS + (territories.COUNTRY_ID,))}
     out = out.sort_values(
         ["territory_id", "year", "indicator", "source_id"],
@@ -51,52 +71,168 @@ def declared_table(inputs: Inputs) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def latest_declared(inputs: Inputs, reference_year: int) -> tuple[pd.DataFrame, list[str]]:
-    """For each capital, its most recent declared count up to `reference_year`.
+def _why_not(areas: list[str]) -> str:
+    zones = sorted({a.removeprefix("zone: ") for a in areas if a.startswith("zone: ")})
+    if zones:
+        return "its counts describe other areas than its perimeters: " + "; ".join(zones)
+    return "its sources do not state the area they count"
+
+
+def latest_declared(inputs: Inputs, reference_year: int) -> tuple[pd.DataFrame, dict[str, str]]:
+    """For each capital, its most recent declared count up to `reference_year` whose area is
+    one of its perimeters.
 
     Returns
     -------
-    (tidy counts, capitals without any declared count up to that year). Where several
-    sources give that year, :func:`analysis.methods.series.pick` chooses (exact before
-    approximate, primary before secondary, ...).
+    (tidy counts with an ``area`` column, the capitals left out with the reason). Where
+    several sources give that year, :func:`analysis.methods.series.pick` chooses (exact before
+    approximate, primary before secondary, ...); a count of another area is never used.
     """
-    rows, missing = [], []
+    table = declared_table(inputs)
+    rows, excluded = [], {}
     for tid in territories.CAPITALE_IDS:
-        try:
-            s, _ = series.pick(
-                inputs.facts, inputs.sources, tid, DECLARED, (rules.YEAR_MIN, reference_year)
-            )
-        except InsufficientDataError:
-            missing.append(tid)
+        mine = table[
+            (table["territory_id"] == tid)
+            & (table["indicator"] == DECLARED)
+            & (table["year"] <= reference_year)
+        ]
+        if mine.empty:
+            excluded[tid] = f"no declared start-up count up to {reference_year}"
             continue
-        rows.append(s.iloc[[-1]])
+        ok = mine[mine["area"].isin(PERIMETER_AREAS)]
+        if ok.empty:
+            excluded[tid] = _why_not(list(mine["area"]))
+            continue
+        facts = inputs.facts.merge(
+            ok[["territory_id", "indicator", "year", "source_id"]], how="inner"
+        )
+        s, _ = series.pick(facts, inputs.sources, tid, DECLARED, (rules.YEAR_MIN, reference_year))
+        latest = s.iloc[[-1]]
+        src = latest["source_ids"].iloc[0]
+        area = ok.loc[(ok["source_id"] == src) & (ok["year"] == latest["year"].iloc[0]), "area"]
+        rows.append(latest.assign(area=area.iloc[0]))
     if not rows:
         raise InsufficientDataError(f"no declared start-up count up to {reference_year}")
-    return pd.concat(rows, ignore_index=True), missing
+    return pd.concat(rows, ignore_index=True), excluded
+
+
+#: The areas a capital's count can be divided by: its two perimeters.
+PERIMETER_AREAS = ("label", "core")
+
+
+def per_own_area(inputs: Inputs, counts: pd.DataFrame, population_vintage: int) -> pd.DataFrame:
+    """Counts per 100,000 inhabitants of the very area each count describes.
+
+    ``value = count / population_municipale(area) * 100,000`` with `area` the count's own
+    ``label`` or ``core`` perimeter (column ``area``; the territory itself for a region or
+    France): a count is never divided by another area's population. The unit names the area.
+    """
+    parts = []
+    for area in PERIMETER_AREAS:
+        sub = counts[counts["area"] == area]
+        if len(sub):
+            d = metrics.density(sub, inputs.population(population_vintage, area))
+            d["unit"] = d["unit"].str.replace(
+                "(population municipale", f"({area} perimeter, population municipale", regex=False
+            )
+            parts.append(d.assign(area=area))
+    other = counts[~counts["area"].isin(PERIMETER_AREAS)]
+    if len(other):  # regions and France: their own population
+        parts.append(
+            metrics.density(other, inputs.population(population_vintage)).assign(
+                area=other["area"].to_numpy()
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=[*metrics.TIDY, "area"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def own_area_population(
+    inputs: Inputs, counts: pd.DataFrame, population_vintage: int
+) -> pd.DataFrame:
+    """For each count (column ``area``), the population of the very area it describes:
+    ``territory_id, census_year, population_municipale, source_id``."""
+    rows = []
+    for tid, area in zip(counts["territory_id"], counts["area"], strict=True):
+        perimeter = area if area in PERIMETER_AREAS else None
+        pop = inputs.population(population_vintage, perimeter)
+        rows.append(pop[pop["territory_id"] == tid])
+    return pd.concat(rows, ignore_index=True)
+
+
+def declared_by_year(inputs: Inputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One declared count per territory and year, and the alternatives it was chosen from.
+
+    Among the ``startups_declared`` counts of a capital or France whose area is known (a
+    capital's perimeter; France), the series rule chooses one per year
+    (:func:`analysis.methods.series.pick`). Returns ``(chosen, alternatives)``: the chosen
+    counts (tidy, with ``area``) and every other count of the same territory and year, with
+    its area and why it was not used (another value chosen by the rule, or another area).
+    """
+    table = declared_table(inputs)
+    table = table[table["indicator"] == DECLARED]
+    usable = table[table["area"].isin((*PERIMETER_AREAS, "france"))]
+    chosen = []
+    for tid in sorted(set(usable["territory_id"])):
+        facts = inputs.facts.merge(
+            usable.loc[
+                usable["territory_id"] == tid, ["territory_id", "indicator", "year", "source_id"]
+            ]
+        )
+        s, _ = series.pick(facts, inputs.sources, tid, DECLARED)
+        area = usable.set_index(["territory_id", "year", "source_id"])["area"]
+        chosen.append(
+            s.assign(
+                area=[
+                    area[(tid, y, sid)] for y, sid in zip(s["year"], s["source_ids"], strict=True)
+                ]
+            )
+        )
+    chosen_df = pd.concat(chosen, ignore_index=True) if chosen else pd.DataFrame()
+    picked = set(
+        zip(chosen_df["territory_id"], chosen_df["year"], chosen_df["source_ids"], strict=True)
+    )
+    alt = table[
+        [
+            (t, y, sid) not in picked
+            for t, y, sid in zip(
+                table["territory_id"], table["year"], table["source_id"], strict=True
+            )
+        ]
+    ]
+    why = [
+        "another count of the same year was chosen (series rule)"
+        if a in (*PERIMETER_AREAS, "france")
+        else "its source does not state the area it counts"
+        if a == NOT_STATED
+        else f"it describes another area ({a.removeprefix('zone: ')})"
+        for a in alt["area"]
+    ]
+    return chosen_df, alt.assign(reason=why).reset_index(drop=True)
 
 
 def declared_density(
     inputs: Inputs, reference_year: int, population_vintage: int
-) -> tuple[pd.DataFrame, list[str]]:
-    """Latest declared count per 100,000 inhabitants (census `population_vintage`).
-
-    ``value = count / population_municipale * 100,000`` (:func:`analysis.methods.metrics.density`).
-    """
-    counts, missing = latest_declared(inputs, reference_year)
-    return metrics.density(counts, inputs.population(population_vintage)), missing
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Latest declared count per 100,000 inhabitants of its own area (census
+    `population_vintage`), and the capitals left out with the reason."""
+    counts, excluded = latest_declared(inputs, reference_year)
+    return per_own_area(inputs, counts, population_vintage), excluded
 
 
 def declared_spread(inputs: Inputs, population_vintage: int) -> pd.DataFrame:
-    """Per capital, the range of densities that its different declared counts give.
+    """Per capital, the range of densities that its different published counts give, each
+    over its own area (counts of another area, or of an area not stated, are left out).
 
     The spread is what the choice of definition does to the number; it is not a
     confidence interval.
     """
     table = declared_table(inputs)
-    table = table[table["territory_id"].isin(territories.CAPITALE_IDS)].rename(
-        columns={"source_id": "source_ids"}
-    )
-    d = metrics.density(table.assign(unit="start-ups"), inputs.population(population_vintage))
+    table = table[
+        table["territory_id"].isin(territories.CAPITALE_IDS) & table["area"].isin(PERIMETER_AREAS)
+    ].rename(columns={"source_id": "source_ids"})
+    d = per_own_area(inputs, table.assign(unit="start-ups"), population_vintage)
     g = d.groupby("territory_id")
     out = pd.DataFrame(
         {
@@ -109,9 +245,12 @@ def declared_spread(inputs: Inputs, population_vintage: int) -> pd.DataFrame:
     return out.sort_values("high", ascending=False).reset_index(drop=True)
 
 
-def register_counts(aggregated: pd.DataFrame, as_of: object, source_id: str) -> pd.DataFrame:
+def register_counts(
+    aggregated: pd.DataFrame, as_of: object, source_id: str, perimeter: str
+) -> pd.DataFrame:
     """Territory-level register counts (``code, name, startups`` from ``analysis sirene
-    aggregate --level territory``) as tidy rows of indicator ``startups_register``."""
+    aggregate --level territory --perimeter P``) as tidy rows of indicator
+    ``startups_register``, with the ``area`` they count (the perimeter P)."""
     missing = {"code", "startups"} - set(aggregated.columns)
     if missing:
         raise InsufficientDataError(f"register counts lack column(s) {', '.join(sorted(missing))}")
@@ -125,5 +264,6 @@ def register_counts(aggregated: pd.DataFrame, as_of: object, source_id: str) -> 
             "value": df["startups"].astype(float),
             "unit": "start-ups",
             "source_ids": source_id,
+            "area": perimeter,
         }
     ).reset_index(drop=True)

@@ -45,7 +45,7 @@ SERIES_YEARS = (2014, 2025)
 
 COLUMNS = [*TIDY, "ci_low", "ci_high"]
 #: Series whose first-to-last growth and modelled trend are headlines.
-GROWTH_SERIES = ("implantations", "jobs_created", "fdi_decisions")
+GROWTH_SERIES = ("implantations", "jobs_created", "fdi_decisions", "startup_files_examined")
 TREND_SERIES = ("implantations", "fdi_decisions")
 SHARE_SERIES = (
     "foreign_share_of_implantations",
@@ -64,35 +64,43 @@ class Headline:
     """The tidy table of ``analysis indicators`` (``COLUMNS``), sorted."""
     notes: tuple[str, ...]
     """What could not be computed, and why."""
-    index: composite_index.IndexUncertainty
-    """The composite index over the capitals (ranks with their 90 % intervals)."""
+    index: composite_index.IndexUncertainty | None
+    """The composite index over the capitals (ranks with their 90 % intervals); None when
+    it cannot be computed for the vintage (the reason is in ``notes``)."""
     index_inputs: pd.DataFrame
     index_excluded: dict[str, str]
     size_adjusted: models.SizeAdjustedResult
     """Observed against expected declared start-ups, given population."""
+    alternatives: pd.DataFrame
+    """The other published values of a headline figure (territory, indicator, year), each
+    with its source and why it was not used."""
+    perimeter: str = "label"
 
 
-def population_rows(population: pd.DataFrame) -> pd.DataFrame:
-    """Population municipale as tidy rows (indicator ``population_municipale``)."""
+def population_rows(population: pd.DataFrame, perimeter: str) -> pd.DataFrame:
+    """Population municipale as tidy rows (indicator ``population_municipale``); a capital's
+    population is that of `perimeter`, which the unit names."""
+    capital = population["territory_id"].isin(territories.CAPITALE_IDS)
     return pd.DataFrame(
         {
             "territory_id": population["territory_id"],
             "indicator": "population_municipale",
             "year": population["census_year"],
             "value": population["population_municipale"].astype(float),
-            "unit": "inhabitants",
+            "unit": np.where(capital, f"inhabitants ({perimeter} perimeter)", "inhabitants"),
             "source_ids": population["source_id"],
         }
     )
 
 
-def declared_density(facts: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
-    """Declared start-up counts per 100,000 inhabitants (each count keeps its own source)."""
-    counts = facts[
-        (facts["indicator"] == "startups_declared")
-        & facts["territory_id"].isin(territories.CAPITALE_IDS + (territories.COUNTRY_ID,))
+def declared_density_rows(inputs: Inputs, population_vintage: int) -> pd.DataFrame:
+    """One declared start-up count per 100,000 inhabitants per territory and year, each over
+    the population of the area it describes (:func:`analysis.analyses.density.declared_by_year`)."""
+    chosen, _ = density.declared_by_year(inputs)
+    chosen = chosen[
+        chosen["territory_id"].isin(set(inputs.population(population_vintage)["territory_id"]))
     ]
-    return metrics.density(counts, population, skip_missing=True)
+    return density.per_own_area(inputs, chosen, population_vintage).drop(columns="area")
 
 
 def series_growth(
@@ -155,10 +163,11 @@ def _series_rows(facts, sources, tid: str) -> list[pd.DataFrame]:
 
 
 def size_adjusted_fit(inputs: Inputs, population_vintage: int) -> models.SizeAdjustedResult:
-    """The size-adjusted model on each capital's latest declared count (:data:`REFERENCE_YEAR`)."""
+    """The size-adjusted model on each capital's latest declared count (:data:`REFERENCE_YEAR`),
+    with the population of the area each count describes as exposure."""
     counts, _ = density.latest_declared(inputs, REFERENCE_YEAR)
-    pop = inputs.population(population_vintage)
-    return models.fit_size_adjusted(counts, pop[pop["territory_id"].isin(territories.CAPITALE_IDS)])
+    pop = density.own_area_population(inputs, counts, population_vintage)
+    return models.fit_size_adjusted(counts.drop(columns="area"), pop)
 
 
 def size_adjusted_rows(fit: models.SizeAdjustedResult, population_vintage: int) -> pd.DataFrame:
@@ -187,18 +196,20 @@ def size_adjusted_rows(fit: models.SizeAdjustedResult, population_vintage: int) 
 
 
 def index_fit(
-    inputs: Inputs, population_vintage: int
+    inputs: Inputs, population_vintage: int, perimeter: str | None = None
 ) -> tuple[composite_index.IndexUncertainty, pd.DataFrame, dict[str, str]]:
     """The composite index with equal weights, :data:`INDEX_DRAWS` draws, seed :data:`INDEX_SEED`.
 
     Returns the Monte Carlo result, its input frame and the capitals left out with the reason.
     """
-    frame, excluded = ecosystem.index_inputs(inputs, REFERENCE_YEAR, population_vintage)
+    frame, excluded = ecosystem.index_inputs(inputs, population_vintage, perimeter)
     mc = composite_index.monte_carlo(frame, n_draws=INDEX_DRAWS, seed=INDEX_SEED, sensitivity=False)
     return mc, frame, excluded
 
 
-def index_rows(mc: composite_index.IndexUncertainty, population_vintage: int) -> pd.DataFrame:
+def index_rows(
+    mc: composite_index.IndexUncertainty, population_vintage: int, n_indicators: int
+) -> pd.DataFrame:
     """Composite index median rank with its 90 % rank interval (equal weights)."""
     r = mc.ranks
     return pd.DataFrame(
@@ -207,7 +218,8 @@ def index_rows(mc: composite_index.IndexUncertainty, population_vintage: int) ->
             "indicator": "ecosystem_index_median_rank",
             "year": population_vintage,
             "value": r["median_rank"].astype(float),
-            "unit": f"rank among {len(r)} capitals (90 % rank interval)",
+            "unit": f"rank among {len(r)} capitals on {n_indicators} indicators "
+            "(90 % rank interval)",
             "source_ids": r["source_ids"],
             "ci_low": r["rank_low"].astype(float),
             "ci_high": r["rank_high"].astype(float),
@@ -219,6 +231,7 @@ def headline(
     inputs: Inputs,
     territory: str | None = None,
     population_vintage: int | None = None,
+    perimeter: str | None = None,
 ) -> Headline:
     """Every headline result for one territory (or all when `territory` is None).
 
@@ -227,20 +240,30 @@ def headline(
     inputs : the tables, loaded once (:func:`analysis.data.inputs.load_inputs`).
     territory : a territory id (capital, region or ``france``), or None for all.
     population_vintage : the census year of the denominators (None: the default).
+    perimeter : the capitals' perimeter, ``label`` (default) or ``core``, for their population,
+        its growth and the index. A published count is always divided by the population of
+        the area it describes, whatever this parameter.
 
     Returns
     -------
-    :class:`Headline`.
+    :class:`Headline`: one row per territory, indicator and year (the other published values
+    of a figure are in ``alternatives``).
     """
     if territory is not None:
         rules.territory(territory)
     vintage = rules.population_vintage(population_vintage)
+    perimeter = rules.perimeter(perimeter)
     facts, sources = inputs.facts, inputs.sources
-    population = inputs.population(vintage)
+    population = inputs.population(vintage, perimeter)
     fit = size_adjusted_fit(inputs, vintage)
-    mc, frame, excluded = index_fit(inputs, vintage)
+    notes: list[str] = []
+    try:
+        mc, frame, excluded = index_fit(inputs, vintage, perimeter)
+    except InsufficientDataError as e:
+        mc, frame, excluded = None, pd.DataFrame(columns=["indicator"]), {}
+        notes.append(f"composite index not computed: {e}")
     wanted = [territory] if territory else list(territories.valid_territory_ids())
-    parts = [population_rows(population), declared_density(facts, population)]
+    parts = [population_rows(population, perimeter), declared_density_rows(inputs, vintage)]
     for tid in wanted:
         parts += _series_rows(facts, sources, tid)
         if territories.territory_kind(tid) != "country":
@@ -249,19 +272,42 @@ def headline(
                     inputs, tid, (rules.YEAR_MIN, rules.YEAR_MAX)
                 )
             )
-    parts += [size_adjusted_rows(fit, vintage), index_rows(mc, vintage)]
+    parts.append(size_adjusted_rows(fit, vintage))
+    if mc is not None:
+        parts.append(index_rows(mc, vintage, frame["indicator"].nunique()))
     out = pd.concat([p.reindex(columns=COLUMNS) for p in parts if len(p)], ignore_index=True)
-    out = out.drop_duplicates(subset=["territory_id", "indicator", "year", "source_ids"])
+    # regional rows come once per capital of the region: identical copies go
+    out = out.drop_duplicates(subset=[c for c in COLUMNS if c != "source_ids"] + ["source_ids"])
+    key = ["territory_id", "indicator", "year"]
+    _, alternatives = density.declared_by_year(inputs)
+    clash = out.duplicated(subset=key, keep="first")
+    if clash.any():  # never expected: kept visible rather than dropped
+        alternatives = pd.concat(
+            [
+                alternatives,
+                out[clash]
+                .rename(columns={"source_ids": "source_id"})
+                .assign(
+                    reason="another value of the same territory, indicator and year was "
+                    "listed first"
+                ),
+            ],
+            ignore_index=True,
+        )
+        out = out[~clash]
     if territory is not None:
         out = out[out["territory_id"] == territory]
+        alternatives = alternatives[alternatives["territory_id"] == territory]
     out = out.sort_values(["territory_id", "indicator", "year", "source_ids"])
     out = out.reset_index(drop=True)
     declared = set(facts.loc[facts["indicator"] == density.DECLARED, "territory_id"])
     if territory is not None:
         declared &= {territory}
-    notes = tuple(
+    notes += [
         f"no population for {t} in census {vintage}: its declared start-ups per 100,000 "
         "are not computed"
         for t in sorted(declared - set(population["territory_id"]))
+    ]
+    return Headline(
+        territory, vintage, out, tuple(notes), mc, frame, excluded, fit, alternatives, perimeter
     )
-    return Headline(territory, vintage, out, notes, mc, frame, excluded, fit)

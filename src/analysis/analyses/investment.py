@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.core import territories
+from analysis.core import rules, territories
 from analysis.core.errors import InsufficientDataError
 from analysis.core.tidy import TIDY, join_sources
 from analysis.data.inputs import Inputs
@@ -263,13 +263,28 @@ def seed_claims(inputs: Inputs) -> pd.DataFrame:
     )
 
     cables = seed[("submarine_cables", 2019)]
+    cited = facts[
+        (facts["territory_id"] == A)
+        & (facts["indicator"] == "submarine_cables")
+        & (facts["source_id"] != SEED)
+    ]
+    later, _ = series.pick(cited, sources, A, "submarine_cables", (2020, rules.YEAR_MAX))
+    counts = ", ".join(
+        f"{v:.0f} in {int(y)}" for y, v in zip(later["year"], later["value"], strict=True)
+    )
     rows.append(
         (
             "Submarine cables doubled in four years, to 18 in 2019",
-            f"{cables:.0f} (expected)",
-            f"doubling over 4 years = CAGR {metrics.cagr_rate(2.0, 4):.2f} %/year",
-            "Single source; no cable count elsewhere in the catalogue.",
-            SEED,
+            f"{cables:.0f} (expected: 'devrait atteindre')",
+            f"doubling over 4 years = CAGR {metrics.cagr_rate(2.0, 4):.2f} %/year; "
+            f"later cited counts: {counts or 'none'}",
+            "The 2019 forecast is above every later cited count: the 18 were expected, not "
+            "counted, and the sources may count landed cables differently."
+            if len(later) and (later["value"] < cables).all()
+            else "Later cited counts reach the forecast."
+            if len(later)
+            else "Single source; no later cable count in the catalogue.",
+            join_sources(later["source_ids"], [SEED]),
         )
     )
 

@@ -17,7 +17,7 @@ from analysis.core.errors import InsufficientDataError
 from analysis.core.synthetic import is_synthetic
 from analysis.core.tidy import join_sources
 from analysis.data.inputs import Inputs
-from analysis.methods import metrics, models
+from analysis.methods import models
 from analysis.outputs import figures, tables
 from analysis.outputs.figures import CaptionedFigure
 from analysis.outputs.tables import Notice, Table
@@ -194,12 +194,26 @@ def declared_table(inputs: Inputs, reference_year: int) -> Table:
     """Every published start-up count up to `reference_year`, with its definition."""
     t = density.declared_table(inputs)
     t = t[t["year"] <= reference_year][
-        ["territory_id", "year", "value", "kind", "definition", "source_id"]
+        ["territory_id", "year", "value", "kind", "area", "definition", "source_id"]
     ]
     return tables.table(
         t,
         source_col="source_id",
-        note="WARNING: these counts use different definitions and are not comparable with each other.",
+        note="WARNING: these counts use different definitions and are not comparable with each "
+        "other. area: the area the source counts (label or core perimeter of the capital, "
+        "another zone, or not stated); only a count of a perimeter is divided by a population.",
+    )
+
+
+def declared_density_table(inputs: Inputs, reference_year: int, population_vintage: int) -> Table:
+    """Each capital's latest declared count per 100,000 inhabitants of the area it counts,
+    with the capitals left out and why."""
+    declared, excluded = density.declared_density(inputs, reference_year, population_vintage)
+    left_out = "; ".join(f"{t}: {why}" for t, why in excluded.items()) or "none"
+    return tables.table(
+        declared,
+        note="Each count is divided by the population of the area it describes (its "
+        f"perimeter, census {population_vintage}). Left out: {left_out}.",
     )
 
 
@@ -220,13 +234,13 @@ def spread_figure(inputs: Inputs, population_vintage: int) -> CaptionedFigure:
 def size_adjusted(
     inputs: Inputs, counts: pd.DataFrame | Notice, population_vintage: int
 ) -> models.SizeAdjustedResult | Notice:
-    """The size-adjusted count model on `counts`, or a notice saying why it cannot run."""
+    """The size-adjusted count model on `counts` (with their ``area``), the population of each
+    count's own area as exposure, or a notice saying why it cannot run."""
     if isinstance(counts, Notice):
         return counts
-    pop = inputs.population(population_vintage)
-    pop = pop[pop["territory_id"].isin(territories.CAPITALE_IDS)]
+    pop = density.own_area_population(inputs, counts, population_vintage)
     try:
-        return models.fit_size_adjusted(counts, pop)
+        return models.fit_size_adjusted(counts.drop(columns="area"), pop)
     except InsufficientDataError as e:
         return Notice(f"Size-adjusted model: {e}")
 
@@ -283,10 +297,11 @@ def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def profile(inputs: Inputs, territory: str) -> Table:
-    """Population by census, core EPCIs and region of one capital."""
+    """Population of one capital by census and perimeter, with the EPCIs each holds."""
     pop = inputs.capitals
     p = pop[pop["territory_id"] == territory][
         [
+            "perimeter",
             "census_year",
             "population_municipale",
             "n_communes",
@@ -296,6 +311,33 @@ def profile(inputs: Inputs, territory: str) -> Table:
         ]
     ]
     return tables.table(p)
+
+
+def perimeters(inputs: Inputs, territory: str) -> Table:
+    """The EPCIs of a capital's two perimeters side by side, each with the places the label
+    names and the sources that cite them (latest geography)."""
+    p = inputs.perimeters
+    p = p[(p["territory_id"] == territory) & (p["census_year"] == p["census_year"].max())]
+    wide = (
+        p.assign(member=True)
+        .pivot_table(
+            index=["epci_siren", "epci_name", "anchor_communes"],
+            columns="perimeter",
+            values="member",
+            aggfunc="any",
+            fill_value=False,
+        )
+        .reindex(columns=list(territories.PERIMETERS), fill_value=False)
+        .reset_index()
+    )
+    sources = p.groupby("epci_siren")["source_ids"].agg(join_sources)
+    wide["source_ids"] = wide["epci_siren"].map(sources)
+    wide = wide.sort_values(["core", "epci_siren"], ascending=[False, True])
+    return tables.table(
+        wide,
+        note="label: the 2019 label's published perimeter (each place cited); core: the EPCIs "
+        "of the capital's main cities. anchor_communes: the communes the sources name.",
+    )
 
 
 def labels(inputs: Inputs, territory: str) -> Shown:
@@ -329,9 +371,9 @@ def facts_of(inputs: Inputs, territory: str) -> Shown:
     return tables.table(f, max_rows=200)
 
 
-def growth_peers(inputs: Inputs) -> pd.DataFrame:
+def growth_peers(inputs: Inputs, perimeter: str | None = None) -> pd.DataFrame:
     """Population growth of every capital, for the peer comparison."""
-    g = ecosystem.population_growth(inputs)
+    g = ecosystem.population_growth(inputs, perimeter)
     return g.assign(year=ecosystem.LAST_CENSUS)[
         ["territory_id", "indicator", "year", "value", "unit", "source_ids"]
     ]
@@ -340,7 +382,12 @@ def growth_peers(inputs: Inputs) -> pd.DataFrame:
 def declared_peers(inputs: Inputs, reference_year: int, population_vintage: int) -> pd.DataFrame:
     """Each capital's latest declared count per 100,000, for the peer comparison."""
     d, _ = density.declared_density(inputs, reference_year, population_vintage)
-    return d.drop(columns="year")  # each capital's latest count; years differ
+    # each capital's latest count (years differ), each over its own perimeter (named per bar)
+    unit = (
+        "start-ups per 100,000 inhabitants of the perimeter counted "
+        f"(population municipale {population_vintage})"
+    )
+    return d.drop(columns="year").assign(unit=unit)
 
 
 def ranks_with_focal(ranks: pd.DataFrame, focal: str) -> Shown:
@@ -357,6 +404,7 @@ def register_counts(
     as_of: object,
     young_years: int,
     population_vintage: int,
+    perimeter: str | None = None,
 ) -> pd.DataFrame | Notice:
     """Register start-ups per capital (SIRENE, :func:`analysis.data.register.aggregate`), tidy.
 
@@ -376,11 +424,12 @@ def register_counts(
         as_of=as_of,
         young_years=young_years,
         level="territory",
+        perimeter=perimeter,
         population_vintage=population_vintage,
         progress=False,
     )
     source = f"sirene-stock:{Path(sirene_path).name}"
-    counts = density.register_counts(result.table, as_of, source)
+    counts = density.register_counts(result.table, as_of, source, result.report.perimeter)
     counts.attrs["synthetic"] = is_synthetic(sirene_path)
     counts.attrs["report"] = result.report
     return counts
@@ -392,7 +441,7 @@ def register_table(
     """Register start-ups per 100,000 set against each capital's latest declared count."""
     if isinstance(counts, Notice):
         return counts
-    reg = metrics.density(counts, inputs.population(population_vintage))
+    reg = density.per_own_area(inputs, counts, population_vintage)
     declared, _ = density.declared_density(inputs, reference_year, population_vintage)
     d = declared.set_index("territory_id")["value"]
     table = pd.DataFrame(
@@ -409,7 +458,11 @@ def register_table(
         join_sources(a, declared.set_index("territory_id")["source_ids"].get(t, ""))
         for a, t in zip(reg["source_ids"], reg["territory_id"], strict=True)
     ]
-    note = "Register: active ICT establishments created in the window (SIRENE). Declared: see above; – = no declared count."
+    note = (
+        "Register: active ICT establishments created in the window (SIRENE), per 100,000 "
+        "inhabitants of the perimeter counted. Declared: see above, each over its own area; "
+        "– = no declared count of a perimeter."
+    )
     if counts.attrs.get("synthetic"):
         note = "SYNTHETIC TEST DATA, NOT RESULTS: the register file is generated for tests. " + note
     return tables.table(table, note=note)
@@ -420,6 +473,7 @@ def populations(inputs: Inputs) -> Table:
     pop = inputs.capitals
     cols = [
         "territory_id",
+        "perimeter",
         "census_year",
         "population_municipale",
         "n_communes",

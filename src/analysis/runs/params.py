@@ -37,6 +37,7 @@ RULES: dict[str, Callable[[Any, str], Any]] = {
     "end_year": rules.year,
     "reference_year": rules.year,
     "population_vintage": lambda v, n: rules.choice(v, n, rules.POPULATION_VINTAGES),
+    "perimeter": rules.perimeter,
     "startups_source": lambda v, n: rules.choice(v, n, STARTUP_SOURCES),
     "sirene_path": _optional_file,
     "as_of": rules.as_of,
