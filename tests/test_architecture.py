@@ -67,15 +67,16 @@ def test_an_edited_data_file_is_read_again_without_restarting(data_copy):
 
 
 def test_an_edited_derived_table_changes_the_register_lookup(data_copy):
-    communes = data_copy / "derived" / "communes.csv"
+    table = data_copy / "derived" / "territories.csv"
     geo = lookup.load_geography(2023, data_copy)
     assert geo.unit("13055", "territory") == "aix-marseille"
-    text = communes.read_text(encoding="utf-8").replace(
-        ",13055,Marseille,commune-actuelle,,200054807,aix-marseille,",
-        ",13055,Marseille,commune-actuelle,,200054807,toulouse,",
+    text = table.read_text(encoding="utf-8")
+    assert "\naix-marseille,label,2023,2026,200054807," in text
+    text = text.replace(
+        "\naix-marseille,label,2023,2026,200054807,", "\ntoulouse,label,2023,2026,200054807,"
     )
-    communes.write_text(text, encoding="utf-8")
-    reseal(communes)
+    table.write_text(text, encoding="utf-8")
+    reseal(table)
     assert lookup.load_geography(2023, data_copy).unit("13055", "territory") == "toulouse"
 
 

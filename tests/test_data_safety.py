@@ -206,10 +206,13 @@ def test_an_edited_file_is_refused_by_every_reader(data_copy, capsys, relpath):
     assert code == 2 and one_line(err) and str(f) in err and "sha256" in err
 
 
-def test_the_register_lookup_checks_its_tables(data_copy):
-    f = data_copy / "derived" / "communes.csv"
-    f.write_text(f.read_text(encoding="utf-8").replace("aix-marseille", "toulouse", 1), "utf-8")
-    with pytest.raises(ChecksumError, match="communes.csv: sha256"):
+@pytest.mark.parametrize(
+    "name", ["communes", "epci", "departments", "region_population", "territories"]
+)
+def test_the_register_lookup_checks_its_tables(data_copy, name):
+    f = data_copy / "derived" / f"{name}.csv"
+    f.write_text(f.read_text(encoding="utf-8").replace("2023", "2024", 1), "utf-8")
+    with pytest.raises(ChecksumError, match=f"{name}.csv: sha256"):
         register.load_geography(2023, data_copy)
 
 
@@ -656,6 +659,7 @@ def test_a_zero_register_count_gives_no_infinite_ratio(inputs):
             "value": [0.0, 10.0],
             "unit": "start-ups",
             "source_ids": "register",
+            "area": "label",
         }
     )
     t = sections.register_table(inputs, counts, 2024, 2023).df.set_index("territory_id")

@@ -55,17 +55,33 @@ def stock_2019(tmp_path_factory) -> td.SyntheticStock:
     return td.generate_stock(d, N_ROWS, seed=SEED, layout=48, chunk_rows=7_000)
 
 
-@pytest.fixture(scope="module")
-def communes() -> pd.DataFrame:
-    """Register code -> commune, EPCI, territory, read directly from communes.csv (2023)."""
-    c = pd.read_csv(ROOT / "data" / "derived" / "communes.csv", dtype=str, keep_default_na=False)
+def read_communes(perimeter: str = "label") -> pd.DataFrame:
+    """Register code -> commune, EPCI, department, region and capital (2023 geography), read
+    directly from communes.csv and territories.csv. A code listed under a parent (an
+    arrondissement, a commune déléguée or associée) takes its parent's EPCI, department,
+    region and capital."""
+    derived = ROOT / "data" / "derived"
+    c = pd.read_csv(derived / "communes.csv", dtype=str, keep_default_na=False)
     c = c[c["census_year"] == "2023"].copy()
     c["commune"] = np.where(
         c["parent_commune_code"] != "", c["parent_commune_code"], c["commune_code"]
     )
-    return c.rename(
-        columns={"commune_code": "code", "epci_siren": "epci", "territory_id": "territory"}
-    )
+    current = c[c["commune_type"] == "commune-actuelle"].set_index("commune_code")
+    for col, new in (
+        ("epci_siren", "epci"),
+        ("department_code", "department"),
+        ("region_code", "region"),
+    ):
+        c[new] = c["commune"].map(current[col])
+    t = pd.read_csv(derived / "territories.csv", dtype=str)
+    t = t[(t["census_year"] == "2023") & (t["perimeter"] == perimeter)]
+    c["territory"] = c["epci"].map(t.set_index("epci_siren")["territory_id"])
+    return c.rename(columns={"commune_code": "code"})
+
+
+@pytest.fixture(scope="module")
+def communes() -> pd.DataFrame:
+    return read_communes("label")
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -96,15 +112,19 @@ def aggregate_cli(capsys, path: Path, out: Path, level: str, *extra: str) -> pd.
     return pd.read_csv(out, dtype={"code": str, "name": str})
 
 
+LEVEL_COLUMNS = ["code", "commune", "epci", "department", "region", "territory"]
+
+
 def expected_level(expected: td.Expected, communes: pd.DataFrame, level: str) -> pd.Series:
-    m = expected.by_code.merge(communes[["code", "commune", "epci", "territory"]], on="code")
+    m = expected.by_code.merge(communes[LEVEL_COLUMNS], on="code")
     units = {"commune": communes.loc[communes["commune_type"] == "commune-actuelle", "code"]}
     all_units = units.get(level, communes[level])
     per = m.groupby(level)["startups"].sum()
-    return per.reindex(sorted(set(all_units)), fill_value=0).astype("int64")
+    keep = sorted({u for u in all_units if isinstance(u, str) and u})
+    return per.reindex(keep, fill_value=0).astype("int64")
 
 
-@pytest.mark.parametrize("level", ["commune", "epci", "territory"])
+@pytest.mark.parametrize("level", ["commune", "epci", "department", "region", "territory"])
 def test_aggregate_counts_equal_the_generators_truth(capsys, tmp_path, stock, communes, level):
     table = aggregate_cli(capsys, stock.paths["csv"], tmp_path / "out.csv", level)
     assert list(table.columns) == ["code", "name", "startups"]
@@ -164,7 +184,7 @@ def test_columns_in_another_order_simply_work(capsys, tmp_path, stock):
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_report_accounts_for_every_row_and_unmatched_code(stock):
+def test_report_accounts_for_every_row_and_unmatched_code(stock, communes):
     res = sirene.aggregate(
         stock.paths["parquet"], as_of=AS_OF, young_years=YOUNG, level="territory"
     )
@@ -176,8 +196,9 @@ def test_report_accounts_for_every_row_and_unmatched_code(stock):
     assert rep.rows_scanned == sum(rep.excluded.values()) + rep.startups_total
     # unmatched start-ups, by kind, from the generator's own pool kinds
     kinds = exp.by_code.assign(kind=[exp.kinds[c] for c in exp.by_code["code"]])
-    kinds["kind"] = kinds["kind"].replace({"vanished": "outside"})
-    want = kinds[kinds["kind"] != "capital"].groupby("kind")["startups"].sum()
+    in_capital = kinds["code"].isin(communes.loc[communes["territory"].notna(), "code"])
+    kinds["kind"] = kinds["kind"].replace({"commune": "outside", "merged": "outside"})
+    want = kinds[~in_capital].groupby("kind")["startups"].sum()
     got = {k: v["rows"] for k, v in rep.unmatched.items() if v["rows"]}
     assert got == want.to_dict()
     assert rep.startups_attributed + sum(got.values()) == rep.startups_total
@@ -190,19 +211,90 @@ def test_report_accounts_for_every_row_and_unmatched_code(stock):
         "no or invalid",
         "created before",
         "codes left unmatched",
-        "outside the 13",
+        "outside the capitals' perimeter",
+        "unknown dateCreationEtablissement",
         "time taken",
     ):
         assert phrase in text
 
 
-def test_invalid_and_abroad_codes_are_reported_not_dropped(stock):
+def test_invalid_unknown_and_abroad_codes_are_reported_not_dropped(stock):
     res = sirene.aggregate(stock.paths["parquet"], as_of=AS_OF, young_years=60, level="commune")
     exp = stock.expected(AS_OF, 60)
-    kinds = {exp.kinds[c] for c in exp.by_code["code"]}
-    assert {"abroad", "invalid", "empty", "outside", "vanished"} <= kinds
-    for kind in ("abroad", "invalid", "empty", "outside"):
-        assert res.report.unmatched[kind]["rows"] > 0, kind
+    per_kind = exp.by_code.assign(kind=[exp.kinds[c] for c in exp.by_code["code"]])
+    want = per_kind.groupby("kind")["startups"].sum()
+    assert {"abroad", "invalid", "empty", "unknown", "merged"} <= set(want.index)
+    for kind in ("abroad", "invalid", "empty", "unknown"):
+        assert res.report.unmatched[kind]["rows"] == want[kind] > 0, kind
+    # every commune of France has a commune: nothing is "outside" at this level
+    assert res.report.unmatched["outside"]["rows"] == 0
+    # establishments abroad: empty commune code, counted by their country code
+    abroad = per_kind[per_kind["kind"] == "abroad"].set_index("code")["startups"]
+    assert res.report.unmatched["abroad"]["by_country"] == {c: int(n) for c, n in abroad.items()}
+    assert "by country code: 99" in res.report.text()
+
+
+def test_foreign_rows_have_an_empty_commune_and_a_country(stock):
+    table = pq.read_table(
+        stock.paths["parquet"],
+        columns=["codeCommuneEtablissement", "codePaysEtrangerEtablissement"],
+    ).to_pandas()
+    foreign = table["codePaysEtrangerEtablissement"].notna()
+    assert foreign.sum() > 0
+    assert table.loc[foreign, "codeCommuneEtablissement"].isna().all()
+    assert table.loc[foreign, "codePaysEtrangerEtablissement"].str.match(r"^99\d{3}$").all()
+
+
+def test_merged_communes_land_in_the_commune_they_joined(stock, communes):
+    """Register rows still written with a merged commune's code (Pierre-Bénite, 69152, joined
+    Oullins in 2024) count in the commune they joined, and so in its EPCI and capital."""
+    res = sirene.aggregate(stock.paths["parquet"], as_of=AS_OF, young_years=60, level="commune")
+    truth = stock.expected(AS_OF, 60).by_code.set_index("code")["startups"]
+    merged = communes[communes["commune_type"].isin(["commune-deleguee", "commune-associee"])]
+    merged = merged[merged["code"].isin(truth.index)]
+    assert truth[merged["code"]].sum() > 0, "the generator wrote no start-up in a merged code"
+    got = res.table.set_index("code")["startups"]
+    assert not set(got.index) & set(merged["code"])
+    for parent, children in merged.groupby("commune")["code"]:
+        assert got[parent] == truth.get(parent, 0) + truth[children].sum()
+    geo = sirene.load_geography(2023)
+    assert geo.unit("69152", "commune") == "69149"
+    assert geo.unit("69152", "epci") == "200046977"
+    assert geo.unit("69152", "territory") == "lyon-saint-etienne"
+    assert geo.unit("93059", "commune") == "93066"  # Pierrefitte-sur-Seine -> Saint-Denis
+
+
+def test_placeholder_and_impossible_dates_never_become_a_year(stock):
+    """1900-01-01 is INSEE's placeholder for an unknown date: an exclusion, never a year, and
+    never a start-up even when young-years reaches back past 1900."""
+    exp = stock.expected(AS_OF, 100)
+    assert exp.excluded["unknown_date"] > 0
+    res = sirene.aggregate(stock.paths["parquet"], as_of=AS_OF, young_years=100)
+    assert res.report.excluded["unknown_date"] == exp.excluded["unknown_date"]
+    assert res.report.startups_total == exp.startups
+    rows, summary = sirene.yearly_creations(stock.paths["parquet"], level="region")
+    years = {y for _, _, y, _ in rows}
+    assert min(years) >= 1901 and 1900 not in years
+    assert summary["unknown_date"] > 0
+
+
+def test_core_perimeter_is_narrower_than_the_label(stock):
+    label = sirene.aggregate(stock.paths["parquet"], as_of=AS_OF, young_years=60).table
+    core = sirene.aggregate(
+        stock.paths["parquet"], as_of=AS_OF, young_years=60, perimeter="core"
+    ).table
+    label, core = (t.set_index("code")["startups"] for t in (label, core))
+    assert (core <= label).all()
+    want = expected_level(stock.expected(AS_OF, 60), read_communes("core"), "territory")
+    pd.testing.assert_series_equal(core, want, check_names=False, check_index_type=False)
+    # Brest+ adds Quimper, Morlaix and Lannion to Brest Métropole
+    assert core["brest"] < label["brest"]
+
+
+def test_geography_vintage_is_the_one_closest_to_as_of():
+    assert sirene.geography_vintage("2020-06-30") == 2016  # geography 2019
+    assert sirene.geography_vintage("2024-01-01") == 2023  # geography 2026
+    assert sirene.load_geography(2016).unit("69152", "commune") == "69152"  # a commune in 2019
 
 
 def test_custom_ict_codes_and_young_years_zero(stock):
@@ -254,7 +346,7 @@ def test_yearly_creations_per_territory_match_truth(capsys, tmp_path, stock, com
     g = got.set_index(["code", "year"])["creations"]
     assert (g.reindex(want.index.rename(["code", "year"])).to_numpy() == want.to_numpy()).all()
     assert g.sum() == want.sum()  # zeros elsewhere
-    assert set(got["code"]) == set(communes["territory"])
+    assert set(got["code"]) == set(communes["territory"].dropna())
 
 
 def _typed(table, dates: list[str]):

@@ -31,6 +31,7 @@ _EXPORTS = {
     "fetch": "fetch",
     "Geography": "lookup",
     "load_geography": "lookup",
+    "geography_vintage": "lookup",
     "Source": "sources",
     "inspect_source": "sources",
     "DEFAULT_URLS": "spec",

@@ -45,15 +45,17 @@ from analysis.core.ict_sector import ICT_NAF_CODES
 from analysis.core.outputs import check_files, protected_folders
 from analysis.data.register import engine
 from analysis.data.register.cache import DERIVED_DATE, DERIVED_ICT, scannable
-from analysis.data.register.lookup import Geography, load_geography
+from analysis.data.register.lookup import Geography, geography_vintage, load_geography
 from analysis.data.register.sources import Source
 from analysis.data.register.spec import (
     ACTIVE,
     COUNTED,
+    EARLIEST_DATE,
     ETABLISSEMENT,
     LEGAL_UNIT_CATEGORIES,
     LEVELS,
     NAF_REV2,
+    PLACEHOLDER_DATE,
     REASON_NAMES,
     REASONS,
     UNITE_LEGALE,
@@ -83,6 +85,7 @@ class Report:
     ict_codes: tuple[str, ...]
     vintage: int
     geo_version: str
+    perimeter: str = "label"
     legal_units: str | None = None
     categories: tuple[str, ...] | None = None
     rows_scanned: int = 0
@@ -105,7 +108,8 @@ class Report:
             f"  rule: active, NAFRev2, {ict}, created {self.since} .. {self.as_of} "
             f"(as-of {self.as_of}, young-years {self.young_years})",
             f"  geography: census {self.vintage} (geography {self.geo_version}), "
-            f"level {self.level}",
+            f"level {self.level}"
+            + (f", perimeter {self.perimeter}" if self.level == "territory" else ""),
         ]
         if self.legal_units:
             cats = ", ".join(self.categories) if self.categories else "any"
@@ -128,6 +132,11 @@ class Report:
             out.append(
                 f"    {UNMATCHED_KINDS[kind]}: {int(v['rows']):,} start-ups{codes}{ex}"  # type: ignore[call-overload]
             )
+            countries = v.get("by_country") or {}
+            if countries:
+                top = ", ".join(f"{c}: {n:,}" for c, n in list(countries.items())[:8])  # type: ignore[union-attr]
+                more = f" and {len(countries) - 8} more" if len(countries) > 8 else ""  # type: ignore[arg-type]
+                out.append(f"      by country code: {top}{more}")
         dest = f" -> {self.out}" if self.out else ""
         out.append(
             f"  start-ups attributed: {self.startups_attributed:,} in {self.units:,} "
@@ -152,6 +161,7 @@ class Report:
             "ict_source": ICT_DESCRIPTION,
             "population_vintage": self.vintage,
             "geo_version": self.geo_version,
+            "perimeter": self.perimeter if self.level == "territory" else None,
             "legal_units": self.legal_units,
             "legal_unit_categories": list(self.categories) if self.categories else None,
             "rows_scanned": self.rows_scanned,
@@ -159,7 +169,11 @@ class Report:
             "startups_in_register": self.startups_total,
             "startups_attributed": self.startups_attributed,
             "unmatched": {
-                k: {"rows": int(v["rows"]), "codes": int(v["codes"])}  # type: ignore[call-overload]
+                k: {
+                    "rows": int(v["rows"]),  # type: ignore[call-overload]
+                    "codes": int(v["codes"]),  # type: ignore[call-overload]
+                    **({"by_country": dict(v["by_country"])} if v.get("by_country") else {}),  # type: ignore[call-overload]
+                }
                 for k, v in self.unmatched.items()
             },
         }
@@ -207,6 +221,26 @@ def _creation_date(src: Source) -> str:
     return _date_expr("dateCreationEtablissement", src.type_of("dateCreationEtablissement"))
 
 
+def _code_expr(src: Source) -> str:
+    """The register code: the commune's, or for an establishment abroad its country's.
+
+    INSEE leaves ``codeCommuneEtablissement`` empty for an establishment abroad and writes
+    the country's code (``99xxx``) in ``codePaysEtrangerEtablissement``.
+    """
+    commune = f"NULLIF(trim(CAST({engine.ident('codeCommuneEtablissement')} AS VARCHAR)), '')"
+    if "codePaysEtrangerEtablissement" not in src.columns:
+        return commune
+    country = f"NULLIF(trim(CAST({engine.ident('codePaysEtrangerEtablissement')} AS VARCHAR)), '')"
+    return f"COALESCE({commune}, {country})"
+
+
+def _unknown_date(d: str) -> str:
+    """SQL: the date is INSEE's placeholder for an unknown date, or impossible."""
+    return (
+        f"({d} = DATE '{PLACEHOLDER_DATE.isoformat()}' OR {d} < DATE '{EARLIEST_DATE.isoformat()}')"
+    )
+
+
 def _siren_expr() -> str:
     """siren as 9 characters, whether the file types it as text or as an integer."""
     return "lpad(CAST(siren AS VARCHAR), 9, '0')"
@@ -229,13 +263,14 @@ def _classify_sql(
     scan = engine.scan_sql(src)
     siren = f", {_siren_expr()} AS siren" if with_siren else ""
     return f"""
-        SELECT CAST(codeCommuneEtablissement AS VARCHAR) AS code{siren},
+        SELECT {_code_expr(src)} AS code{siren},
           CASE
             WHEN etatAdministratifEtablissement IS DISTINCT FROM '{ACTIVE}' THEN {R["inactive"]}
             WHEN nomenclatureActivitePrincipaleEtablissement IS DISTINCT FROM '{NAF_REV2}'
               THEN {R["other_nomenclature"]}
             WHEN ict.c IS NULL THEN {R["not_ict"]}
             WHEN {d} IS NULL THEN {R["no_date"]}
+            WHEN {_unknown_date(d)} THEN {R["unknown_date"]}
             WHEN {d} < DATE '{since.isoformat()}' THEN {R["too_old"]}
             WHEN {d} > DATE '{as_of.isoformat()}' THEN {R["after_as_of"]}
             ELSE {R[COUNTED]}
@@ -284,11 +319,12 @@ def _count_sql_parquet(src: Source, ict: Sequence[str], since: dt.date, as_of: d
         candidates AS (
           SELECT CASE
                    WHEN {d} IS NULL THEN {R["no_date"]}
+                   WHEN {_unknown_date(d)} THEN {R["unknown_date"]}
                    WHEN {d} < DATE '{since.isoformat()}' THEN {R["too_old"]}
                    WHEN {d} > DATE '{as_of.isoformat()}' THEN {R["after_as_of"]}
                    ELSE {R[COUNTED]}
                  END::UTINYINT AS reason,
-                 CAST(codeCommuneEtablissement AS VARCHAR) AS code
+                 {_code_expr(src)} AS code
           FROM {scan}
           WHERE etatAdministratifEtablissement = '{ACTIVE}'
             AND nomenclatureActivitePrincipaleEtablissement = '{NAF_REV2}'
@@ -348,7 +384,7 @@ def _count_sql(
                    WHEN agg.reason <> {R[COUNTED]} THEN agg.reason
                    WHEN ul.siren IS NULL THEN {R["ul_missing"]}
                    WHEN {cat_filter} THEN {R["ul_category"]}
-                   WHEN ul.d IS NULL THEN {R["ul_no_date"]}
+                   WHEN ul.d IS NULL OR {_unknown_date("ul.d")} THEN {R["ul_no_date"]}
                    WHEN ul.d < DATE '{since.isoformat()}' THEN {R["ul_too_old"]}
                    WHEN ul.d > DATE '{as_of.isoformat()}' THEN {R["ul_after_as_of"]}
                    ELSE {R[COUNTED]}
@@ -361,17 +397,23 @@ def _count_sql(
     """
 
 
-def _unmatched_summary(unmatched: dict[str | None, int]) -> dict[str, dict[str, object]]:
-    """Unmatched codes by kind: how many rows, how many codes, the three largest codes."""
+def _unmatched_summary(
+    unmatched: dict[str | None, int], geo: Geography
+) -> dict[str, dict[str, object]]:
+    """Unmatched codes by kind: how many rows, how many codes, the three largest codes, and
+    for the establishments abroad the rows by country code (largest first)."""
     out: dict[str, dict[str, object]] = {}
+    kinds = {c: unmatched_kind(c, geo.known(c)) for c in unmatched}
     for kind in UNMATCHED_KINDS:
-        part = {c: n for c, n in unmatched.items() if unmatched_kind(c) == kind}
+        part = {c: n for c, n in unmatched.items() if kinds[c] == kind}
         top = sorted(part.items(), key=lambda kv: (-kv[1], str(kv[0])))
         out[kind] = {
             "rows": int(sum(part.values())),
             "codes": len(part) if kind != "empty" else int(bool(part)),
             "examples": [c for c, _ in top[:3] if isinstance(c, str)],
         }
+        if kind == "abroad":
+            out[kind]["by_country"] = {str(c): int(n) for c, n in top}
     return out
 
 
@@ -381,13 +423,17 @@ def _check_options(
     level: object,
     ict_codes: Iterable[str] | str | None,
     population_vintage: object,
-) -> tuple[dt.date, int, str, tuple[str, ...], int]:
+    perimeter: object,
+) -> tuple[dt.date, int, str, tuple[str, ...], int | None, str]:
     return (
         rules.as_of(as_of, "as_of"),
         rules.young_years(young_years, "young_years"),
         rules.choice(level, "level", LEVELS),  # type: ignore[arg-type]
         rules.ict_codes(ict_codes, "ict_codes"),
-        rules.population_vintage(population_vintage, "population_vintage"),
+        None
+        if population_vintage is None
+        else rules.population_vintage(population_vintage, "population_vintage"),
+        rules.perimeter(perimeter, "perimeter"),
     )
 
 
@@ -408,6 +454,7 @@ def aggregate(
     level: str = "territory",
     ict_codes: Iterable[str] | str | None = None,
     population_vintage: int | None = None,
+    perimeter: str | None = None,
     legal_units: Path | str | None = None,
     legal_unit_categories: Iterable[str] | None = None,
     cache_dir: Path | str | None = None,
@@ -420,9 +467,13 @@ def aggregate(
     ----------
     path : a ``StockEtablissement`` zip, CSV or parquet file.
     as_of, young_years : the window: created in ``[as_of - young_years, as_of]``.
-    level : ``commune``, ``epci`` or ``territory`` (the 13 capitals).
+    level : ``commune``, ``epci``, ``department`` or ``region`` (every code of France), or
+        ``territory`` (the 13 capitals under `perimeter`).
     ict_codes : NAF codes to count instead of the ICT sector.
-    population_vintage : the census vintage of the commune -> EPCI -> capital table.
+    population_vintage : the census vintage of the geography; by default the one whose
+        geography is closest to `as_of` (:func:`~analysis.data.register.lookup.geography_vintage`).
+    perimeter : the capitals' perimeter at the ``territory`` level: ``label`` (default) or
+        ``core``.
     legal_units : a ``StockUniteLegale`` file. Adds two rules, joined on siren: the legal unit
         must also have been created in the window (a new branch of an old company is not a
         start-up) and, if `legal_unit_categories` is given (``PME``, ``ETI``, ``GE``), its
@@ -437,9 +488,11 @@ def aggregate(
     under its reason in the report, every unmatched code reported by kind.
     """
     t0 = time.perf_counter()
-    as_of, young_years, level, ict, vintage = _check_options(
-        as_of, young_years, level, ict_codes, population_vintage
+    as_of, young_years, level, ict, vintage, perimeter = _check_options(
+        as_of, young_years, level, ict_codes, population_vintage, perimeter
     )
+    if vintage is None:
+        vintage = geography_vintage(as_of, data_dir)
     categories = _categories(legal_unit_categories)
     if categories and legal_units is None:
         raise ParameterError("legal_unit_categories: needs legal_units (a StockUniteLegale file)")
@@ -453,7 +506,7 @@ def aggregate(
     loaded: dict[str, Geography] = {}
 
     def geography() -> None:  # loaded while DuckDB scans
-        loaded["geo"] = load_geography(vintage, data_dir)
+        loaded["geo"] = load_geography(vintage, data_dir, perimeter)
 
     with engine.connect() as con:
         counts = engine.run(
@@ -490,13 +543,14 @@ def aggregate(
         ict_codes=ict,
         vintage=vintage,
         geo_version=geo.geo_version,
+        perimeter=perimeter,
         legal_units=str(ul_given.path) if ul_given else None,
         categories=categories,
         rows_scanned=int(sum(int(n) for _, _, n in counts)),
         excluded=excluded,
         startups_total=int(sum(by_code.values())),
         startups_attributed=int(sum(n for _, _, n in rows)),
-        unmatched=_unmatched_summary(unmatched),
+        unmatched=_unmatched_summary(unmatched, geo),
         units=len(rows),
     )
     report.seconds = time.perf_counter() - t0
@@ -509,6 +563,7 @@ def yearly_creations(
     level: str = "territory",
     ict_codes: Iterable[str] | str | None = None,
     population_vintage: int | None = None,
+    perimeter: str | None = None,
     active_only: bool = False,
     cache_dir: Path | str | None = None,
     data_dir: Path | None = None,
@@ -519,24 +574,32 @@ def yearly_creations(
     Counts NAFRev2 rows whose activity is in the ICT list by year of dateCreationEtablissement,
     closed establishments included unless `active_only` (the stock keeps closed establishments,
     so a year's creations do not shrink as they close). Rows classified in an older
-    nomenclature are not counted, which undercounts the years before 2008. Every code of the
-    level gets a row for every year from the first to the last year found (zeros included).
+    nomenclature are not counted, which undercounts the years before 2008. A missing or invalid
+    date, INSEE's placeholder 1900-01-01 and dates before 1800 never become a year: they are
+    counted apart (``no_date``, ``unknown_date``). Every code of the level gets a row for
+    every year from the first to the last year found (zeros included). The geography is the
+    latest vintage unless `population_vintage` is given.
 
     Returns
     -------
-    The rows sorted by code and year, and a summary (rows counted, rows without a valid date,
-    unmatched codes by kind).
+    The rows sorted by code and year, and a summary (rows counted, rows without a valid or
+    known date, unmatched codes by kind).
     """
     level = rules.choice(level, "level", LEVELS)
     ict = rules.ict_codes(ict_codes, "ict_codes")
-    vintage = rules.population_vintage(population_vintage, "population_vintage")
-    geo = load_geography(vintage, data_dir)
+    perimeter = rules.perimeter(perimeter, "perimeter")
+    if population_vintage is None:
+        vintage = geography_vintage(None, data_dir)
+    else:
+        vintage = rules.population_vintage(population_vintage, "population_vintage")
+    geo = load_geography(vintage, data_dir, perimeter)
     progress = engine.progress_default(progress)
     given, src = scannable(path, ETABLISSEMENT, cache_dir, progress)
     d = _creation_date(src)
     active = f"AND etatAdministratifEtablissement = '{ACTIVE}'" if active_only else ""
     sql = f"""
-        SELECT CAST(codeCommuneEtablissement AS VARCHAR) AS code, year({d}) AS year, count(*)
+        SELECT {_code_expr(src)} AS code,
+               CASE WHEN {_unknown_date(d)} THEN -1 ELSE year({d}) END AS year, count(*)
         FROM {engine.scan_sql(src)}
         WHERE nomenclatureActivitePrincipaleEtablissement = '{NAF_REV2}'
           AND activitePrincipaleEtablissement IN (SELECT c FROM {_ict_table(ict)}) {active}
@@ -547,7 +610,8 @@ def yearly_creations(
     if not raw and _is_empty(src):
         raise DataError(f"{given.where}: has a header but no rows; not a stock file to count")
     no_date = sum(int(n) for _, y, n in raw if y is None)
-    dated = [(c, int(y), int(n)) for c, y, n in raw if y is not None]
+    unknown_date = sum(int(n) for _, y, n in raw if y is not None and int(y) < 0)
+    dated = [(c, int(y), int(n)) for c, y, n in raw if y is not None and int(y) >= 0]
     per: dict[tuple[str, int], int] = {}
     unmatched: dict[str | None, int] = {}
     for code, year, n in dated:
@@ -563,7 +627,8 @@ def yearly_creations(
     summary = {
         "rows_counted": sum(n for _, _, n in dated),
         "no_date": no_date,
-        "unmatched": _unmatched_summary(unmatched),
+        "unknown_date": unknown_date,
+        "unmatched": _unmatched_summary(unmatched, geo),
         "active_only": active_only,
     }
     return rows, summary

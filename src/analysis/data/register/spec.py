@@ -208,7 +208,14 @@ MEMORY_LIMIT = "256MB"
 CONVERT_MEMORY_LIMIT = "256MB"
 CONVERT_ROW_GROUP_SIZE = 61_440
 
-LEVELS = ("commune", "epci", "territory")
+#: Levels of the counts: every code of France at the first four, the 13 capitals (under a
+#: perimeter) at the last.
+LEVELS = ("commune", "epci", "department", "region", "territory")
+
+#: INSEE's placeholder for an unknown creation date, and the earliest date taken as real:
+#: anything before it is an impossible date, counted with the placeholder as unknown.
+PLACEHOLDER_DATE = dt.date(1900, 1, 1)
+EARLIEST_DATE = dt.date(1800, 1, 1)
 
 #: Why a row is not a start-up, in the order the rules are applied.
 REASONS: dict[str, str] = {
@@ -216,6 +223,8 @@ REASONS: dict[str, str] = {
     "other_nomenclature": "activity in another nomenclature than NAFRev2 (or none)",
     "not_ict": "activity not in the ICT list",
     "no_date": "no or invalid dateCreationEtablissement",
+    "unknown_date": "unknown dateCreationEtablissement (INSEE's placeholder 1900-01-01, "
+    "or before 1800)",
     "too_old": "created before as-of minus young-years",
     "after_as_of": "created after as-of",
     "ul_missing": "legal unit (siren) not in the StockUniteLegale file",
@@ -229,13 +238,14 @@ COUNTED = "counted"
 REASON_CODES: dict[str, int] = {name: i for i, name in enumerate((COUNTED, *REASONS))}
 REASON_NAMES: dict[int, str] = {i: name for name, i in REASON_CODES.items()}
 
-#: Kinds of commune code that match no commune of the capitals.
+#: Kinds of register code that have no unit at the level counted.
 UNMATCHED_KINDS: dict[str, str] = {
-    "outside": "outside the 13 capitals' EPCIs (expected: the derived table covers only the "
-    "capitals; includes codes absent from its geography)",
-    "abroad": "abroad (99xxx country codes)",
+    "outside": "in France, outside every unit of the level (territory: outside the capitals' "
+    "perimeter; epci: a commune in no EPCI)",
+    "abroad": "abroad (codePaysEtrangerEtablissement, or a 99xxx code), by country",
+    "unknown": "a well-formed commune code absent from the geography and its former communes",
     "invalid": "not a valid commune code",
-    "empty": "empty",
+    "empty": "empty (no commune and no country)",
 }
 COG_RE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
 
@@ -244,8 +254,8 @@ COG_RE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")
 LEGAL_UNIT_CATEGORIES = ("PME", "ETI", "GE")
 
 
-def unmatched_kind(code: object) -> str:
-    """``empty``, ``invalid``, ``abroad`` or ``outside`` for a code absent from the geography."""
+def unmatched_kind(code: object, known: bool = False) -> str:
+    """``empty``, ``invalid``, ``abroad``, ``unknown`` or, for a `known` code, ``outside``."""
     if code is None or (isinstance(code, float) and code != code) or not str(code).strip():
         return "empty"
     text = str(code).strip()
@@ -253,7 +263,7 @@ def unmatched_kind(code: object) -> str:
         return "invalid"
     if text.startswith("99"):
         return "abroad"
-    return "outside"
+    return "outside" if known else "unknown"
 
 
 def years_before(day: dt.date, years: int) -> dt.date:

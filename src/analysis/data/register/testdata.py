@@ -9,14 +9,17 @@ The files follow the official layout (:data:`analysis.spec.ETABLISSEMENT_COLUMNS
 columns, or the 48 columns of 2019; :data:`analysis.spec.UNITE_LEGALE_COLUMNS`) in CSV, zip
 and parquet. The rows are realistic where it matters to the start-up measure:
 
-* commune codes are real codes of the capitals' communes (``data/derived/communes.csv``),
-  drawn with probability proportional to their population; Paris, Lyon and Marseille are
-  written mostly as arrondissements (75101-75120, 69381-69389, 13201-13216), as in the
-  register; plus codes of communes outside the capitals, abroad (``99xxx``), vanished
-  (communes merged into Annecy in 2017), malformed and empty ones;
+* commune codes are real codes of France's communes (``data/derived/communes.csv``), drawn
+  with probability proportional to their population; Paris, Lyon and Marseille are written
+  mostly as arrondissements (75101-75120, 69381-69389, 13201-13216), as in the register;
+  plus codes of merged communes (communes déléguées such as Pierre-Bénite, 69152, merged
+  in 2024), establishments abroad (empty commune, a ``99xxx`` country in
+  ``codePaysEtrangerEtablissement``), well-formed codes that exist nowhere, malformed and
+  empty ones;
 * activities are NAF rév. 2 codes, ICT and not (including near misses such as 63.91Z), and
   some rows in the NAFRev1, NAF1993 and NAPv2 nomenclatures;
-* states A/F, creation dates spread over decades, some empty or malformed;
+* states A/F, creation dates spread over decades, some empty or malformed, some INSEE's
+  placeholder for an unknown date (1900-01-01);
 * address, identifiers and other columns are filled plausibly (commas and quotes included).
 
 Generation is vectorised (numpy + pyarrow, written in chunks) and deterministic for a seed
@@ -55,37 +58,15 @@ FILE_DATE = dt.date(2026, 6, 30)
 _EPOCH = dt.date(1970, 1, 1)
 _FILE_DAY = (FILE_DATE - _EPOCH).days
 
-#: Real commune codes outside the 13 capitals' EPCIs (checked against communes.csv at run time).
-OUTSIDE_CODES = (
-    "84007",  # Avignon
-    "83137",  # Toulon
-    "30189",  # Nîmes
-    "45234",  # Orléans
-    "21231",  # Dijon
-    "63113",  # Clermont-Ferrand
-    "87085",  # Limoges
-    "80021",  # Amiens
-    "51454",  # Reims
-    "76540",  # Rouen
-    "14118",  # Caen
-    "57463",  # Metz
-    "54395",  # Nancy
-    "37261",  # Tours
-    "49007",  # Angers
-    "72181",  # Le Mans
-    "29232",  # Quimper
-    "56121",  # Lorient
-    "13004",  # Arles
-    "2A004",  # Ajaccio
-    "2B033",  # Bastia
-    "97411",  # Saint-Denis (La Réunion)
-    "97105",  # Basse-Terre
-    "64445",  # Pau
-    "66136",  # Perpignan
-)
-#: Former communes merged into Annecy (74010) on 1 January 2017: codes that vanished.
-VANISHED_CODES = ("74011", "74093", "74182", "74217", "74268")
+#: Communes déléguées of merged communes: Pierre-Bénite (69152, into Oullins-Pierre-Bénite
+#: in 2024), Pierrefitte-sur-Seine (93059, into Saint-Denis in 2025), and communes merged into
+#: Annecy in 2017 (checked against communes.csv at run time: only those listed there as
+#: déléguées or associées of the vintage are used).
+MERGED_CODES = ("69152", "93059", "74011", "74093", "74182", "74217", "74268")
+#: Country codes (INSEE's 99xxx) written for establishments abroad.
 ABROAD_CODES = ("99132", "99109", "99134", "99404", "99350")
+#: Well-formed commune codes that no geography lists.
+UNKNOWN_CODES = ("13999", "69999", "2B999", "75999")
 INVALID_CODES = ("ABCDE", "7510", "751010", "0")
 
 #: NAF rév. 2 codes outside the ICT list, some of them near misses of it.
@@ -145,28 +126,32 @@ COMPLEMENTS = (None, None, None, None, "BATIMENT A", "ZA DU PORT, LOT 3", 'RESID
 ENSEIGNES = (None,) * 8 + ("BOULANGERIE DU CENTRE", "CAFÉ DE LA GARE", "ÉLAN NUMÉRIQUE", "LA FORGE")
 CATEGORIES = ("PME", "ETI", "GE", None)
 
-#: Shares of the register codes that are not the capitals' communes.
-SHARES = {"outside": 0.40, "abroad": 0.01, "empty": 0.015, "invalid": 0.003, "vanished": 0.007}
+#: Shares of the register codes that are not communes of the geography.
+SHARES = {"merged": 0.01, "abroad": 0.01, "empty": 0.015, "invalid": 0.003, "unknown": 0.005}
 
 
 @dataclass
 class CodePool:
     """The register codes the generator draws from, their kind and drawing weight."""
 
-    codes: np.ndarray  # object array of str or None
-    kinds: np.ndarray  # "capital" | "outside" | "abroad" | "empty" | "invalid" | "vanished"
+    codes: np.ndarray  # object array of str or None (the register code: commune or country)
+    kinds: np.ndarray  # "commune" | "merged" | "abroad" | "empty" | "invalid" | "unknown"
     weights: np.ndarray
     labels: np.ndarray  # libelleCommuneEtablissement
     postal: np.ndarray  # codePostalEtablissement
 
 
 def code_pool(vintage: int = 2023, data_dir: Path | None = None) -> CodePool:
-    """Capitals' communes weighted by population, plus codes that match no capital commune."""
+    """France's communes weighted by population, plus codes that are not communes."""
     from analysis.data import datasets
 
     communes = datasets.load_derived("communes", data_dir)
     known = set(communes["commune_code"].astype(str))
     c = communes[communes["census_year"] == vintage]
+    merged_here = set(
+        c.loc[c["commune_type"].isin(["commune-deleguee", "commune-associee"]), "commune_code"]
+    )
+    c = c[~c["commune_type"].isin(["commune-deleguee", "commune-associee"])]
     pop = c["population_municipale"].fillna(0).astype("float64").to_numpy()
     code = c["commune_code"].astype(str).to_numpy()
     parent = c["parent_commune_code"].fillna("").astype(str).to_numpy()
@@ -175,17 +160,18 @@ def code_pool(vintage: int = 2023, data_dir: Path | None = None) -> CodePool:
     weight = np.where(is_parent, pop * 0.02, pop)
     weight = weight / weight.sum() * (1.0 - sum(SHARES.values()))
     names = c["commune_name"].astype(str).str.upper().to_numpy()
-    rows = [(code, np.full(len(code), "capital", object), weight, names)]
+    rows = [(code, np.full(len(code), "commune", object), weight, names)]
     for kind, pool in (
-        ("outside", [x for x in OUTSIDE_CODES if x not in known]),
+        ("merged", [x for x in MERGED_CODES if x in merged_here]),
         ("abroad", list(ABROAD_CODES)),
         ("empty", [None]),
         ("invalid", list(INVALID_CODES)),
-        ("vanished", [x for x in VANISHED_CODES if x not in known]),
+        ("unknown", [x for x in UNKNOWN_CODES if x not in known]),
     ):
         arr = np.array(pool, dtype=object)
         w = np.full(len(arr), SHARES[kind] / len(arr))
-        label = np.array([None if kind == "empty" else f"COMMUNE {x}" for x in pool], object)
+        prefix = "PAYS" if kind == "abroad" else "COMMUNE"
+        label = np.array([None if kind == "empty" else f"{prefix} {x}" for x in pool], object)
         rows.append((arr, np.full(len(arr), kind, object), w, label))
     codes = np.concatenate([r[0] for r in rows]).astype(object)
     kinds = np.concatenate([r[1] for r in rows])
@@ -214,6 +200,7 @@ class Arrays:
     nomen: list[np.ndarray] = field(default_factory=list)  # 0 NAFRev2, 1.. other, -1 none
     naf_idx: list[np.ndarray] = field(default_factory=list)  # index in the NAF pool, -1 none
     day: list[np.ndarray] = field(default_factory=list)  # creation day; INT32_MIN = no date
+    # (INSEE's placeholder 1900-01-01 is kept as that day: the truth treats it as unknown)
     siren_idx: list[np.ndarray] = field(default_factory=list)
 
     def cat(self, name: str) -> np.ndarray:
@@ -221,6 +208,15 @@ class Arrays:
 
 
 _NO_DATE = np.iinfo(np.int32).min
+_PLACEHOLDER_DAY = (spec.PLACEHOLDER_DATE - _EPOCH).days
+_EARLIEST_DAY = (spec.EARLIEST_DATE - _EPOCH).days
+
+
+def _unknown_day(day: np.ndarray) -> np.ndarray:
+    """The placeholder or an impossible day (never _NO_DATE, which is below both)."""
+    return (day != _NO_DATE) & ((day == _PLACEHOLDER_DAY) | (day < _EARLIEST_DAY))
+
+
 NOMENCLATURES = ("NAFRev2", "NAFRev1", "NAF1993", "NAPv2")
 
 
@@ -271,6 +267,7 @@ class SyntheticStock:
             ("other_nomenclature", nomen != 0),
             ("not_ict", ~is_ict),
             ("no_date", day == _NO_DATE),
+            ("unknown_date", _unknown_day(day)),
             ("too_old", day < lo),
             ("after_as_of", day > hi),
         ]
@@ -283,7 +280,7 @@ class SyntheticStock:
             conditions += [
                 ("ul_missing", ~ul.present[s]),
                 ("ul_category", ~in_cat[s] if categories else np.zeros(len(s), bool)),
-                ("ul_no_date", ul.day[s] == _NO_DATE),
+                ("ul_no_date", (ul.day[s] == _NO_DATE) | _unknown_day(ul.day[s])),
                 ("ul_too_old", ul.day[s] < lo),
                 ("ul_after_as_of", ul.day[s] > hi),
             ]
@@ -299,8 +296,8 @@ class SyntheticStock:
             {"code": pd.Series(self.pool.codes, dtype=object), "startups": per_idx}
         )
         by_code = by_code[by_code["startups"] > 0].reset_index(drop=True)
-        # yearly creations: NAFRev2, ICT, valid date, any state
-        ok = (nomen == 0) & is_ict & (day != _NO_DATE)
+        # yearly creations: NAFRev2, ICT, valid and known date, any state
+        ok = (nomen == 0) & is_ict & (day != _NO_DATE) & ~_unknown_day(day)
         years = pd.to_datetime(day[ok], unit="D").year.to_numpy()
         creations = (
             pd.DataFrame(
@@ -391,14 +388,17 @@ def _chunk(
     spread = rng.integers((dt.date(1950, 1, 1) - _EPOCH).days, _FILE_DAY, n)
     day = np.where(rng.random(n) < 0.7, recent, spread)
     day = np.where(old, np.minimum(day, (dt.date(2007, 12, 31) - _EPOCH).days), day)
-    day = np.maximum(day, (dt.date(1900, 1, 1) - _EPOCH).days).astype(np.int32)
-    date_state = rng.choice([0, 1, 2], size=n, p=[0.977, 0.02, 0.003])  # ok, empty, malformed
+    day = np.maximum(day, (dt.date(1901, 1, 1) - _EPOCH).days).astype(np.int32)
+    # ok, empty, malformed, INSEE's placeholder, impossible (before 1800)
+    date_state = rng.choice([0, 1, 2, 3, 4], size=n, p=[0.967, 0.02, 0.003, 0.008, 0.002])
+    day = np.where(date_state == 3, _PLACEHOLDER_DAY, day)
+    day = np.where(date_state == 4, (dt.date(1066, 10, 14) - _EPOCH).days, day).astype(np.int32)
     malformed = np.array(["0000-00-00", "2019-02-30", "2019-1-5"], dtype=object)
     date_str = _dates(day)
     date_str = _null_where(date_str, date_state == 1)
     bad = malformed[rng.integers(0, len(malformed), n)]
     date_str = pc.if_else(pa.array(date_state == 2), pa.array(bad, pa.string()), date_str)
-    day = np.where(date_state == 0, day, _NO_DATE).astype(np.int32)
+    day = np.where(np.isin(date_state, (1, 2)), _NO_DATE, day).astype(np.int32)
     siren_idx = rng.integers(0, len(sirens), n).astype(np.int32)
 
     arrays.code_idx.append(code_idx)
@@ -418,6 +418,9 @@ def _chunk(
     lambert_y = pc.cast(pa.array(np.round(rng.uniform(6000000, 7100000, n), 1)), pa.string())
     no_address = rng.random(n) < 0.3
     code = _take(pool.codes, code_idx)
+    abroad = pool.kinds[code_idx] == "abroad"
+    commune_code = _null_where(code, abroad)
+    country = _null_where(code, ~abroad)
     processed = pc.replace_substring(
         pc.cast(
             pa.array(
@@ -458,14 +461,14 @@ def _chunk(
         ),
         "libelleVoieEtablissement": _take(LIBELLES_VOIE, rng.integers(0, len(LIBELLES_VOIE), n)),
         "codePostalEtablissement": _take(pool.postal, code_idx),
-        "libelleCommuneEtablissement": _take(pool.labels, code_idx),
+        "libelleCommuneEtablissement": _null_where(_take(pool.labels, code_idx), abroad),
         "libelleCommuneEtrangerEtablissement": null,
         "distributionSpecialeEtablissement": null,
-        "codeCommuneEtablissement": code,
+        "codeCommuneEtablissement": commune_code,
         "codeCedexEtablissement": null,
         "libelleCedexEtablissement": null,
-        "codePaysEtrangerEtablissement": null,
-        "libellePaysEtrangerEtablissement": null,
+        "codePaysEtrangerEtablissement": country,
+        "libellePaysEtrangerEtablissement": _null_where(_take(pool.labels, code_idx), ~abroad),
         "identifiantAdresseEtablissement": _null_where(
             pc.binary_join_element_wise(code, _pad(rng.integers(0, 9999, n), 4), "_"),
             no_address | (rng.random(n) < 0.2),
