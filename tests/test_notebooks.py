@@ -17,6 +17,7 @@ import papermill as pm
 import pytest
 
 from analysis.analyses import investment
+from analysis.core import territories
 from analysis.data import datasets
 from analysis.methods import composite_index as index
 from analysis.outputs import figures as plots
@@ -178,33 +179,36 @@ def test_territory_report_for_other_capitals(tmp_path, territory):
     nb = run(tmp_path, "10-territory-report", capital=territory)
     profile = rows(recorded(nb, "profile"))
     pop = datasets.load_derived("territory_population").query("territory_id == @territory")
-    assert {r["census_year"]: r["population_municipale"] for r in profile} == dict(
-        zip(pop["census_year"], pop["population_municipale"], strict=True)
-    )
-    rank = recorded(nb, "index-rank")
-    if territory == "toulouse":
-        assert rows(rank)[0]["territory_id"] == "toulouse"
-    else:  # no declared start-up count: left out of the index, and the report says so
-        assert rank["mime"] == display.NOTICE_MIME and "not ranked" in rank["text"]
+    assert {(r["perimeter"], r["census_year"]): r["population_municipale"] for r in profile} == {
+        (p, y): v
+        for p, y, v in zip(
+            pop["perimeter"], pop["census_year"], pop["population_municipale"], strict=True
+        )
+    }
+    # both are ranked by the index (regional inputs and population growth)
+    assert rows(recorded(nb, "index-rank"))[0]["territory_id"] == territory
 
 
 @pytest.mark.slow
 def test_index_notebook_with_other_weights(tmp_path, inputs):
+    weights = [2.0, 1.0, 1.0, 0.5, 1.0]
     nb = run(
         tmp_path,
         "04-ecosystem-index",
-        weights=[2.0, 1.0],
+        weights=weights,
         normalisation="zscore",
         n_draws=200,
         seed=7,
-        population_vintage=2016,
+        perimeter="core",
     )
     nominal = rows(recorded(nb, "nominal"))
     from analysis.analyses import ecosystem
 
-    frame, _ = ecosystem.index_inputs(inputs, 2024, 2016)
+    frame, _ = ecosystem.index_inputs(inputs, 2023, "core")
     direct = index.composite(
-        frame, weights={"startups_per_100k": 2.0, "population_growth": 1.0}, normalisation="zscore"
+        frame,
+        weights=dict(zip(ecosystem.INDICATORS, weights, strict=True)),
+        normalisation="zscore",
     )
     assert [r["territory_id"] for r in nominal] == direct["territory_id"].tolist()
     ranks = rows(recorded(nb, "ranks"))
@@ -238,7 +242,12 @@ def test_density_notebook_on_the_2016_census(tmp_path):
         (
             "04-ecosystem-index",
             dict(weights=[1.0, 1.0, 1.0]),
-            "weights: 3 value(s) given, expected 2",
+            "weights: 3 value(s) given, expected 5",
+        ),
+        (
+            "03-startup-density",
+            dict(perimeter="metropole"),
+            "perimeter: 'metropole' is not allowed; choose one of 'label', 'core'",
         ),
     ],
 )
@@ -310,11 +319,34 @@ def test_density_notebook_runs_on_the_register(tmp_path):
     got = {r["territory_id"]: r["register_startups"] for r in rows(rec)}
     truth = stock.expected(as_of=sirene_testdata.FILE_DATE, young_years=5).by_code
     communes = datasets.load_derived("communes").query("census_year == 2023")
-    to_territory = dict(zip(communes["commune_code"], communes["territory_id"], strict=True))
+    current = communes.query("commune_type == 'commune-actuelle'").set_index("commune_code")
+    epci = (
+        communes["parent_commune_code"].fillna(communes["commune_code"]).map(current["epci_siren"])
+    )
+    label = datasets.load_derived("territories").query(
+        "census_year == 2023 and perimeter == 'label'"
+    )
+    to_territory = dict(
+        zip(
+            communes["commune_code"],
+            epci.map(label.set_index("epci_siren")["territory_id"]),
+            strict=True,
+        )
+    )
     expected = (
         truth.assign(t=truth["code"].map(to_territory))
         .dropna(subset=["t"])
         .groupby("t")["startups"]
         .sum()
     )
-    assert got == {t: float(n) for t, n in expected.items()}
+    assert got == {t: float(expected.get(t, 0)) for t in territories.CAPITALE_IDS}
+
+
+@pytest.mark.slow
+def test_index_notebook_on_the_2016_census_says_why_it_cannot_run(tmp_path):
+    """The regions have no 2016 population: the index stops with the reason, never mixes
+    vintages."""
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        run(tmp_path, "04-ecosystem-index", population_vintage=2016, n_draws=10)
+    assert e.value.ename == "InsufficientDataError"
+    assert "no population of" in e.value.evalue and "census 2016" in e.value.evalue

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import analysis
-from analysis.cli import data, indicators, register, runs
+from analysis.cli import data, indicators, register, runs, territories
 from analysis.core.errors import AnalysisError, Interrupted
 
 EXIT_USER_ERROR = 2
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=None, help="data folder (default: the project's data/)"
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, indicators, runs, register):
+    for group in (data, indicators, territories, runs, register):
         group.add_cli(sub)
     return p
 

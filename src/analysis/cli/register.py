@@ -1,4 +1,4 @@
-"""``analysis sirene aggregate|convert|fetch``: start-ups from the SIRENE register."""
+"""``analysis sirene aggregate|panel|convert|fetch``: start-ups from the SIRENE register."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.core import outputs, rules
+from analysis.core import outputs, rules, territories
 from analysis.data.register.spec import (
     DEFAULT_FETCH_FILE,
     DEFAULT_URLS,
@@ -37,6 +37,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
         level=args.level,
         ict_codes=rules.ict_codes(args.ict_codes, "--ict-codes") if args.ict_codes else None,
         population_vintage=args.population_vintage,
+        perimeter=args.perimeter,
         legal_units=args.legal_units,
         legal_unit_categories=args.legal_unit_categories,
         cache_dir=args.cache_dir,
@@ -47,7 +48,8 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
             args.path,
             level=args.level,
             ict_codes=args.ict_codes,
-            population_vintage=args.population_vintage,
+            population_vintage=result.report.vintage,
+            perimeter=args.perimeter,
             cache_dir=args.cache_dir,
             data_dir=getattr(args, "data_dir", None),
         )
@@ -56,6 +58,88 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     sys.stdout.write(result.report.text())
     if args.yearly_out is not None:
         print(f"  yearly creations -> {args.yearly_out}")
+    return 0
+
+
+def cmd_panel(args: argparse.Namespace) -> int:
+    import yaml
+
+    from analysis.analyses import label_cohorts
+    from analysis.core.atomic import atomic_write_files
+    from analysis.data.inputs import load_inputs
+    from analysis.data.register.panel import yearly_creations_panel
+
+    sidecar = args.out.with_name(args.out.name + ".meta.yaml")
+    protected = outputs.protected_folders(args.data_dir)
+    outputs.check_files(
+        {"--out": args.out, "--out's sidecar": sidecar}, {"PATH": args.path}, protected=protected
+    )
+    outputs.check_folder("--cache-dir", args.cache_dir, protected=protected)
+    inputs = load_inputs(args.data_dir)
+    yearly = yearly_creations_panel(
+        args.path,
+        level="epci",
+        first_year=args.first_year,
+        last_year=args.last_year,
+        cache_dir=args.cache_dir,
+        data_dir=args.data_dir,
+    )
+    panel, left_out = label_cohorts.panel_table(
+        yearly.rows,
+        inputs,
+        args.perimeter,
+        args.population_vintage,
+        args.late_month,
+        args.min_population,
+        args.data_dir,
+    )
+    treated = panel.loc[panel["first_treated"] > 0].groupby("first_treated")["unit"].nunique()
+    from analysis.core.synthetic import SYNTHETIC_LABEL, is_synthetic
+
+    synthetic = is_synthetic(args.path)
+    meta = {
+        "table": "label-effect panel: yearly establishment creations per EPCI, with treatment"
+        + (
+            f" ({SYNTHETIC_LABEL}: built from a generated register, not results)"
+            if synthetic
+            else ""
+        ),
+        "built_by": "analysis sirene panel (src/analysis/data/register/panel.py, "
+        "src/analysis/analyses/label_cohorts.py)",
+        "columns": list(panel.columns),
+        "perimeter": args.perimeter,
+        "late_month": args.late_month,
+        "min_population": args.min_population,
+        "population_vintage": args.population_vintage,
+        "geo_version": yearly.geo_version,
+        "cohorts": {int(k): int(v) for k, v in treated.items()},
+        "never_labelled_units": int(panel.loc[panel["first_treated"] == 0, "unit"].nunique()),
+        "left_out": [f"{r.epci_siren}: {r.reason}" for r in left_out.itertuples()],
+        **yearly.summary,
+    }
+    atomic_write_files(
+        {
+            args.out: panel.to_csv(index=False, lineterminator="\n"),
+            sidecar: yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
+        }
+    )
+    s = yearly.summary
+    if synthetic:
+        print(f"{SYNTHETIC_LABEL}: the register is generated for tests; this panel is not a result")
+    print(
+        f"panel: {panel['unit'].nunique():,} EPCIs x {s['first_year']}-{s['last_year']} "
+        f"({len(panel):,} rows) -> {args.out}"
+    )
+    print(
+        "  treated by first year: "
+        + ", ".join(f"{k}: {v}" for k, v in meta["cohorts"].items())
+        + f"; never labelled: {meta['never_labelled_units']:,}; left out: {len(left_out)}"
+    )
+    print(
+        f"  rows scanned {s['rows_scanned']:,}; no date {s['no_date']:,}; unknown date "
+        f"{s['unknown_date']:,}; outside the years {s['outside_the_years']:,}; latest "
+        f"creation {s['latest_creation_date']}"
+    )
     return 0
 
 
@@ -96,11 +180,25 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     agg = sub.add_parser(
         "aggregate",
-        help="count young active ICT establishments per commune, EPCI or territory",
+        help="count young active ICT establishments per commune, EPCI, department, region "
+        "or capital",
         description="Write code,name,startups (one row per code) and print a report.",
     )
     agg.add_argument("path", type=Path, help="StockEtablissement_utf8 .zip, .csv or .parquet")
-    agg.add_argument("--level", choices=LEVELS, default="territory")
+    agg.add_argument(
+        "--level",
+        choices=LEVELS,
+        default="territory",
+        help="commune, epci, department, region: every code of France; territory: the 13 "
+        "capitals (default)",
+    )
+    agg.add_argument(
+        "--perimeter",
+        choices=territories.PERIMETERS,
+        default=territories.DEFAULT_PERIMETER,
+        help="the capitals' perimeter at --level territory: label (the 2019 label's cited "
+        "EPCIs, default) or core (their main cities' EPCIs); see `analysis territories`",
+    )
     agg.add_argument("--as-of", required=True, help="reference date, YYYY-MM-DD")
     agg.add_argument(
         "--young-years",
@@ -120,8 +218,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--population-vintage",
         type=int,
         choices=rules.POPULATION_VINTAGES,
-        default=rules.DEFAULT_POPULATION_VINTAGE,
-        help="census year of the commune -> EPCI -> territory table",
+        default=None,
+        help="census year of the geography (default: the one closest to --as-of)",
     )
     agg.add_argument(
         "--legal-units", type=Path, default=None, help="StockUniteLegale zip/csv/parquet to join"
@@ -140,6 +238,50 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     agg.add_argument("--cache-dir", type=Path, default=None, help="parquet cache for zip inputs")
     agg.set_defaults(func=cmd_aggregate)
+
+    pan = sub.add_parser(
+        "panel",
+        help="yearly ICT and total establishment creations per EPCI of France, with the "
+        "label treatment (for `analysis label-effect`)",
+        description="Write unit,name,year,creations_ict,creations_all,population,"
+        "first_treated: one row per EPCI and year from --first-year to the register's last "
+        "full year. first_treated is the first year a French Tech label (2014, 2015, 2019) "
+        "covered the EPCI, 0 if never.",
+    )
+    pan.add_argument("path", type=Path, help="StockEtablissement_utf8 .zip, .csv or .parquet")
+    pan.add_argument("--out", type=Path, required=True, help="CSV to write (atomically)")
+    pan.add_argument(
+        "--perimeter",
+        choices=territories.PERIMETERS,
+        default=territories.DEFAULT_PERIMETER,
+        help="which EPCIs a 2019 Capitale label treats (default label)",
+    )
+    pan.add_argument("--first-year", type=int, default=2008, help="first year (default 2008)")
+    pan.add_argument(
+        "--last-year", type=int, default=None, help="last year (default: last full year)"
+    )
+    pan.add_argument(
+        "--late-month",
+        type=int,
+        default=10,
+        help="a label announced in or after this month counts from the next year (default "
+        "10: November 2014 counts from 2015; 13 keeps every label in its own year)",
+    )
+    pan.add_argument(
+        "--min-population",
+        type=int,
+        default=0,
+        help="leave never-labelled EPCIs below this population out of the comparison group",
+    )
+    pan.add_argument(
+        "--population-vintage",
+        type=int,
+        choices=rules.POPULATION_VINTAGES,
+        default=rules.DEFAULT_POPULATION_VINTAGE,
+        help="census year of the EPCI populations",
+    )
+    pan.add_argument("--cache-dir", type=Path, default=None, help="parquet cache for zip inputs")
+    pan.set_defaults(func=cmd_panel)
 
     conv = sub.add_parser(
         "convert", help="convert a stock zip or CSV once to a cached parquet file"
