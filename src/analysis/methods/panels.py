@@ -133,22 +133,22 @@ def check_panel(panel: pd.DataFrame, outcome: str = "outcome") -> pd.DataFrame:
         raise ParameterError(
             f"panel column 'year', row {_row(df, bad)}: {df['year'][bad].iloc[0]} is not a year"
         )
-    dup = df.duplicated(["unit", "year"], keep="first")
+    dup = df.duplicated(["unit", "year"], keep="first").to_numpy()
     if dup.any():
-        r = _row(df, dup)
+        pos = int(np.argmax(dup))
         raise ParameterError(
-            f"panel row {r}: unit {df.at[r, 'unit']!r}, year {df.at[r, 'year']} appears twice; "
-            "a panel has one row per unit and year"
+            f"panel row {df.index[pos]}: unit {df['unit'].iloc[pos]!r}, year "
+            f"{df['year'].iloc[pos]} appears twice; a panel has one row per unit and year"
         )
     for col in ("first_treated", "applicant"):
         if col not in df.columns:
             continue
-        varies = df.groupby("unit", sort=False)[col].transform("nunique") > 1
+        varies = (df.groupby("unit", sort=False)[col].transform("nunique") > 1).to_numpy()
         if varies.any():
-            r = _row(df, varies)
+            pos = int(np.argmax(varies))
             raise ParameterError(
-                f"panel column {col!r}: unit {df.at[r, 'unit']!r} has more than one value "
-                f"(row {r}); it must be constant within a unit"
+                f"panel column {col!r}: unit {df['unit'].iloc[pos]!r} has more than one value "
+                f"(row {df.index[pos]}); it must be constant within a unit"
             )
     years = np.sort(df["year"].unique())
     n_units = df["unit"].nunique()
@@ -162,12 +162,12 @@ def check_panel(panel: pd.DataFrame, outcome: str = "outcome") -> pd.DataFrame:
             f"({len(have)} of {len(years)} years); give every unit every year"
         )
     ft = df["first_treated"]
-    bad = (ft != 0) & ((ft <= years[0]) | (ft > years[-1]))
+    bad = ((ft != 0) & ((ft <= years[0]) | (ft > years[-1]))).to_numpy()
     if bad.any():
-        r = _row(df, bad)
+        pos = int(np.argmax(bad))
         raise ParameterError(
-            f"panel column 'first_treated', row {r}: unit {df.at[r, 'unit']!r} is first treated "
-            f"in {ft[r]}, but a treated unit needs at least one year before and one from its "
+            f"panel column 'first_treated', row {df.index[pos]}: unit {df['unit'].iloc[pos]!r} "
+            f"is first treated in {ft.iloc[pos]}, but a treated unit needs at least one year before and one from its "
             f"first treated year inside the panel's {years[0]}-{years[-1]} (0 = never treated)"
         )
     if not (ft == 0).any():
