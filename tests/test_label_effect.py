@@ -389,3 +389,105 @@ def test_the_help_is_fast_and_imports_nothing_heavy():
 
 def test_errors_are_analysis_errors():
     assert issubclass(InsufficientDataError, AnalysisError)
+
+
+# ---------------------------------------------------------------------------------------
+# synthetic control, sensitivity, power
+# ---------------------------------------------------------------------------------------
+
+
+def _sc_panel() -> pd.DataFrame:
+    """T = 0.3 A + 0.7 B before 2015 (exactly), +50 % after; C and D are unrelated."""
+    years = list(range(2010, 2018))
+    a = [10, 12, 11, 13, 12, 14, 13, 15]
+    b = [20, 19, 22, 21, 23, 22, 24, 23]
+    c = [5, 9, 4, 8, 3, 9, 4, 8]
+    d = [30, 31, 29, 33, 28, 34, 27, 35]
+    t = [0.3 * x + 0.7 * y for x, y in zip(a, b, strict=True)]
+    t = [v * (1.5 if yr >= 2015 else 1.0) for v, yr in zip(t, years, strict=True)]
+    rows = {"T": (2015, t), "A": (0, a), "B": (0, b), "C": (0, c), "D": (0, d)}
+    return _panel(rows, years)
+
+
+def test_synthetic_control_recovers_exact_weights_and_flags_the_exact_fit():
+    from analysis.methods.synthetic_control import synthetic_control
+
+    res = synthetic_control(_sc_panel(), "T", scale="level")
+    w = res.weights.set_index("unit")["weight"]
+    assert w.to_dict() == pytest.approx({"B": 0.7, "A": 0.3}, abs=1e-6)
+    s = res.summary.iloc[0]
+    assert s["effect"] == pytest.approx(0.5, abs=1e-6)
+    assert s["pre_rmspe"] == pytest.approx(0.0, abs=1e-5)
+    assert s["n_donors"] == 4 and s["n_pre_years"] == 5
+    assert any("fitted exactly" in n for n in res.notes)
+    # the exact pre-fit makes the treated ratio infinite: rank 1 of 5, p = 1/5
+    assert (s["rank"], s["p_value"]) == (1, pytest.approx(1 / 5))
+
+
+def test_synthetic_control_weights_match_pysyncon():
+    """The same quadratic programme solved by pysyncon (SLSQP, its default tolerance): the
+    weights agree to 2e-3 and ours reach at most its loss."""
+    from pysyncon import Synth
+
+    from analysis.methods.synthetic_control import simplex_weights, synthetic_control
+
+    p = panels.simulate_panel(
+        n_units=60,
+        years=range(2008, 2020),
+        cohorts={2015: 1},
+        effect=0.3,
+        seed=5,
+        treated_among=10,
+    )
+    unit = p.loc[p["first_treated"] > 0, "unit"].iloc[0]
+    res = synthetic_control(p, unit, n_donors=12)
+    donors = sorted(res.placebos["unit"])
+    wide = p.pivot(index="year", columns="unit", values="outcome")
+    pre = wide.index < 2015
+    x = wide / wide[pre].mean()
+    x0, x1 = x.loc[pre, donors], x.loc[pre, unit]
+    ref = Synth()
+    v = (pd.concat([x0, x1], axis=1).std(axis=1) ** 2).to_numpy()
+    ref.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=v)
+    ours = simplex_weights(x1.to_numpy(), x0.to_numpy())
+    assert ours == pytest.approx(np.asarray(ref.W), abs=2e-3)
+    loss = lambda w: float(((x1.to_numpy() - x0.to_numpy() @ w) ** 2).sum())  # noqa: E731
+    assert loss(ours) <= loss(np.asarray(ref.W)) + 1e-12
+    got = res.weights.set_index("unit")["weight"].to_dict()
+    want = {d: w for d, w in zip(donors, ours, strict=True) if w > 1e-6}
+    assert got == pytest.approx(want, abs=1e-9)
+
+
+def test_synthetic_control_errors():
+    from analysis.methods.synthetic_control import synthetic_control
+
+    p = _sc_panel()
+    with pytest.raises(ParameterError, match=r"unit: 'X' is not in the panel"):
+        synthetic_control(p, "X")
+    with pytest.raises(ParameterError, match=r"first_year: 2011 leaves 1 pre-label year"):
+        synthetic_control(p, "T", first_year=2011)
+    with pytest.raises(ParameterError, match=r"donors: 'T' is treated"):
+        synthetic_control(p, "A", first_year=2015, donors=["T", "B"])
+    with pytest.raises(ParameterError, match=r"scale: 'log' is not allowed"):
+        synthetic_control(p, "T", scale="log")
+
+
+def test_sensitivity_table_widens_with_m(small):
+    out = le.sensitivity(small, m_values=(0.0, 0.5, 1.0))
+    assert list(out.columns) == ["M", "ci_low", "ci_high", "breakdown_m"]
+    widths = (out["ci_high"] - out["ci_low"]).to_numpy()
+    assert np.all(np.diff(widths) >= 0)
+    cs = le.estimate(small, estimator="callaway_santanna").set_index("term")
+    assert out["ci_low"].iloc[0] <= cs.loc["overall", "estimate"] <= out["ci_high"].iloc[0]
+
+
+def test_minimum_detectable_effect_interpolates_the_power_curve():
+    table = pd.DataFrame({"effect": [0.1, 0.2, 0.3], "power": [0.2, 0.6, 0.9]})
+    assert le._interpolate_mde(table, 0.8) == pytest.approx(0.2 + 0.2 / 0.3 * 0.1)
+    assert math.isnan(le._interpolate_mde(table.assign(power=[0.1, 0.2, 0.3]), 0.8))
+    p = panels.simulate_panel(
+        n_units=150, years=range(2010, 2018), seed=4, treated_among=40, cohorts={2014: 8, 2016: 4}
+    )
+    mde = le.minimum_detectable_effect(p, n_sims=6, n_draws=19, effects=(0.02, 1.0), seed=1)
+    assert mde["power"].tolist()[1] == 1.0 and mde["power"].tolist()[0] < 0.8
+    assert 0.02 < mde.attrs["mde"] <= 1.0
