@@ -180,9 +180,11 @@ def test_log1p_overall_matches_pyfixest_did2s(small):
         ],
         axis=1,
     )
-    b = dict(zip(x.columns, np.linalg.lstsq(x.to_numpy(), untreated["z"].to_numpy())[0]))
+    b = dict(
+        zip(x.columns, np.linalg.lstsq(x.to_numpy(), untreated["z"].to_numpy())[0], strict=True)
+    )
     treated = df[df["treat"]]
-    fitted = [b[u] + b.get(y, 0.0) for u, y in zip(treated["unit"], treated["year"])]
+    fitted = [b[u] + b.get(y, 0.0) for u, y in zip(treated["unit"], treated["year"], strict=True)]
     exact = math.expm1(float(np.mean(treated["z"].to_numpy() - fitted)))
     assert got == pytest.approx(exact, rel=1e-10)
 
