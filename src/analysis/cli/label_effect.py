@@ -8,7 +8,7 @@ from pathlib import Path
 
 from analysis.cli.output import FORMATS
 from analysis.core import outputs, rules
-from analysis.core.errors import ParameterError
+from analysis.core.errors import DataError, ParameterError
 
 ESTIMATORS = ("etwfe", "callaway_santanna", "twfe_biased", "all")
 SCALES = ("count", "log1p")
@@ -51,8 +51,13 @@ def cmd_label_effect(args: argparse.Namespace) -> int:
     from analysis.core.synthetic import is_synthetic
     from analysis.data.panel_file import read_panel
     from analysis.methods import label_effect
+    from analysis.methods.panels import check_panel
 
-    panel = read_panel(panel_path, args.outcome)
+    try:
+        panel = check_panel(read_panel(panel_path), args.outcome)
+    except ParameterError as e:  # the rows are the file's lines: say so, with the file
+        where = str(e).replace(", row ", ", line ").replace("(row ", "(line ")
+        raise DataError(f"{panel_path}: {where}") from None
     common = {
         "outcome": args.outcome,
         "control": args.control,

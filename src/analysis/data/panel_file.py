@@ -1,8 +1,9 @@
 """Read a long panel from a CSV file, for ``analysis label-effect``.
 
 Any CSV with the columns ``unit, year, first_treated`` and an outcome column works (see
-:mod:`analysis.methods.panels`), not only the register panel. Errors name the file, the
-column and the line of the file.
+:mod:`analysis.methods.panels`, which checks it), not only the register panel. The frame's
+index is the line of the file (line 1 is the header), so that the check's messages name the
+line to fix.
 """
 
 from __future__ import annotations
@@ -11,18 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.core.errors import DataError, ParameterError
-from analysis.methods.panels import check_panel
+from analysis.core.errors import DataError
 
 
-def read_panel(path: Path | str, outcome: str = "outcome") -> pd.DataFrame:
-    """The checked panel in `path` (``unit`` read as text, the rest as numbers).
+def read_panel(path: Path | str) -> pd.DataFrame:
+    """The CSV in `path` as read (``unit`` as text), indexed by the line of the file.
 
     Raises
     ------
     DataError
-        ``<path>: <what is wrong>``, the row given as the line of the file (line 1 is the
-        header), when the file cannot be read or :func:`check_panel` refuses it.
+        ``<path>: <what is wrong>`` when the file is missing or is not a readable CSV.
     """
     path = Path(path)
     try:
@@ -33,9 +32,4 @@ def read_panel(path: Path | str, outcome: str = "outcome") -> pd.DataFrame:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"{path}: not a readable CSV panel ({first})") from None
     df.index = pd.RangeIndex(2, len(df) + 2, name="line")
-    try:
-        return check_panel(df, outcome)
-    except ParameterError as e:
-        raise DataError(
-            f"{path}: {str(e).replace(', row ', ', line ').replace('(row ', '(line ')}"
-        ) from None
+    return df
