@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.core.errors import InsufficientDataError, ParameterError
-from analysis.methods.panels import check_panel, simulate_panel, to_arrays
+from analysis.methods.panels import check_panel, to_arrays
 
 __all__ = [
     "COLUMNS",
@@ -940,7 +940,3 @@ def _simulate_like(
             "first_treated": np.repeat(first, t),
         }
     )
-
-
-# the simulator is re-exported for notebooks that import only this module
-simulate_panel = simulate_panel
