@@ -506,3 +506,31 @@ def test_minimum_detectable_effect_interpolates_the_power_curve():
     mde = le.minimum_detectable_effect(p, n_sims=6, n_draws=19, effects=(0.02, 1.0), seed=1)
     assert mde["power"].tolist()[1] == 1.0 and mde["power"].tolist()[0] < 0.8
     assert 0.02 < mde.attrs["mde"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cohorts": {2030: 2}}, r"cohorts: first treated year 2030 is not inside 2009-2024"),
+        (
+            {"cohorts": {2015: 70}},
+            r"cohorts: 70 treated unit\(s\) must be > 0 and <= treated_among",
+        ),
+        ({"effect": -1.0}, r"effect: -1.0 would make the mean negative"),
+        ({"persistence": 1.0}, r"persistence: 1.0 is not in \[0, 1\)"),
+        ({"n_rejected": 50}, r"n_rejected: 15 treated \+ 50 rejected applicants exceed"),
+        ({"years": [2010]}, r"years: expected at least two consecutive years"),
+    ],
+)
+def test_simulator_parameters_are_checked(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        panels.simulate_panel(n_units=200, seed=0, **kwargs)
+
+
+def test_sensitivity_and_power_parameters_are_checked(small):
+    with pytest.raises(ParameterError, match=r"m_values: expected numbers >= 0"):
+        le.sensitivity(small, m_values=(-1.0,))
+    with pytest.raises(ParameterError, match=r"power: expected a number between 0 and 1"):
+        le.minimum_detectable_effect(small, power=1.2)
+    with pytest.raises(ParameterError, match=r"n_sims: expected an integer >= 2"):
+        le.minimum_detectable_effect(small, n_sims=1)
