@@ -57,6 +57,7 @@ data: $(STAMP)
 bench: $(STAMP)
 	$(HEADLESS) $(BIN)/python benchmarks/sirene_bench.py
 	$(HEADLESS) $(BIN)/python benchmarks/batch_bench.py
+	$(HEADLESS) $(BIN)/python benchmarks/label_effect_validation.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks

@@ -1,7 +1,7 @@
 """The ``analysis`` command: one module per command group.
 
 ``data`` (verify, list, build), ``indicators``, ``runs`` (run, render, notebooks) and
-``register`` (sirene aggregate, convert, fetch). Building the parser imports no heavy
+``register`` (sirene aggregate, convert, fetch) and ``label_effect`` (label-effect). Building the parser imports no heavy
 library (pandas, seaborn, statsmodels, DuckDB): each handler imports what it needs, so
 ``analysis --help`` answers at once.
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import analysis
-from analysis.cli import data, indicators, register, runs, territories
+from analysis.cli import data, indicators, label_effect, register, runs, territories
 from analysis.core.errors import AnalysisError, Interrupted
 
 EXIT_USER_ERROR = 2
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", type=Path, default=None, help="data folder (default: the project's data/)"
     )
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, indicators, territories, runs, register):
+    for group in (data, indicators, territories, runs, register, label_effect):
         group.add_cli(sub)
     return p
 
