@@ -1,9 +1,10 @@
 """The ``analysis`` command: one module per command group.
 
-``data`` (verify, list, build), ``indicators``, ``runs`` (run, render, notebooks) and
-``register`` (sirene aggregate, convert, fetch) and ``label_effect`` (label-effect). Building the parser imports no heavy
-library (pandas, seaborn, statsmodels, DuckDB): each handler imports what it needs, so
-``analysis --help`` answers at once.
+``data`` (verify, list, build), ``indicators``, ``territories`` (territories, index),
+``runs`` (run, render, notebooks), ``register`` (sirene aggregate, panel, convert, fetch) and
+``label_effect`` (label-effect). Building the parser imports no heavy library (pandas,
+seaborn, statsmodels, DuckDB): each handler imports what it needs, so ``analysis --help``
+answers at once.
 
 Errors the user can fix are printed on one line (no traceback unless ``--debug``) and the
 command exits with status 2. SIGINT and SIGTERM end the command with one line and the status
