@@ -33,12 +33,13 @@ NB_DIR = ROOT / "notebooks"
 ALL = sorted(NB_DIR.glob("[0-9][0-9]-*.ipynb"))
 
 
-def test_the_five_notebooks_exist():
+def test_the_six_notebooks_exist():
     assert [p.stem for p in ALL] == [
         "01-data-catalogue",
         "02-investment-attraction",
         "03-startup-density",
         "04-ecosystem-index",
+        "05-label-effect",
         "10-territory-report",
     ]
 
@@ -350,3 +351,32 @@ def test_index_notebook_on_the_2016_census_says_why_it_cannot_run(tmp_path):
         run(tmp_path, "04-ecosystem-index", population_vintage=2016, n_draws=10)
     assert e.value.ename == "InsufficientDataError"
     assert "no population of" in e.value.evalue and "census 2016" in e.value.evalue
+
+
+@pytest.mark.slow
+def test_label_effect_notebook_on_a_generated_panel(tmp_path):
+    """panel_path set to a panel built from a generated register (SYNTHETIC-TEST-DATA): the
+    notebook's estimates are the library's, and every table says the data is generated."""
+    from analysis import cli
+    from analysis.data.panel_file import read_panel
+    from analysis.data.register import testdata as sirene_testdata
+    from analysis.methods import label_effect
+    from analysis.methods.panels import check_panel
+
+    sirene_testdata.generate_stock(tmp_path / "stock", 20_000, seed=4, formats=("parquet",))
+    stock = next((tmp_path / "stock").glob("*.parquet"))
+    panel = tmp_path / "SYNTHETIC-TEST-DATA-panel.csv"
+    assert cli.main(["sirene", "panel", str(stock), "--out", str(panel)]) == 0
+    nb = run(tmp_path, "05-label-effect", panel_path=str(panel), n_draws=99, seed=5)
+    rec = recorded(nb, "label-effect")
+    assert rec["note"].startswith("SYNTHETIC TEST DATA, NOT RESULTS")
+    got = {(r["term"], r["event_time"]): r["estimate"] for r in rows(rec)}
+    want = label_effect.estimate(
+        check_panel(read_panel(panel), "creations_ict"),
+        outcome="creations_ict",
+        n_draws=99,
+        seed=5,
+    )
+    overall = want[want["term"] == "overall"]["estimate"].iloc[0]
+    assert got[("overall", None)] == pytest.approx(round(overall, 4))
+    assert recorded(nb, "cohorts")["data"]

@@ -58,7 +58,7 @@ EXCLUDED_FROM_CONTROLS: dict[tuple[str, str], tuple[str, ...]] = {
 #: Announcements in or after this month count from the next year, by default.
 LATE_MONTH = 10
 
-COLUMNS = ["epci_siren", "first_treated", "labels", "source_ids"]
+COLUMNS = ["epci_siren", "epci_name", "first_treated", "labels", "source_ids"]
 
 
 def first_treated_year(label_date: str, late_month: int = LATE_MONTH) -> int:
@@ -112,7 +112,7 @@ def cohorts(
                     lab.source_id,
                 )
             )
-    t = pd.DataFrame(rows, columns=COLUMNS)
+    t = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "epci_name"])
     treated = (
         t.groupby("epci_siren", as_index=False)
         .agg(
@@ -123,6 +123,10 @@ def cohorts(
         .sort_values("epci_siren")
         .reset_index(drop=True)
     )
+    epci = datasets.load_derived("epci", data_dir)
+    geo = communes["geo_version"].iloc[0]
+    names = epci[epci["geo_version"] == geo].set_index("epci_siren")["epci_name"]
+    treated.insert(1, "epci_name", treated["epci_siren"].map(names).fillna(""))
     excluded = pd.DataFrame(
         [
             (epci_of[c], f"{name} ({date}) names no city in a cited source")

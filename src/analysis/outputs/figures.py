@@ -1299,3 +1299,63 @@ def coverage_heatmap(
     ax.set_title(title or "Cited figures per year (number of sources; blank = missing)", loc="left")
     add_caption(fig, sources, note)
     return fig
+
+
+# ----------------------------------------------------------------------------- event study
+
+
+@_themed
+def event_study(
+    df: pd.DataFrame,
+    *,
+    title: str | None = None,
+    ylabel: str = "relative change",
+    note: str | None = None,
+    sources: Iterable[str] | str | None = None,
+) -> CaptionedFigure:
+    """An event study: the estimated effect by year since the label, with its interval.
+
+    `df` has one row per event time: ``event_time, estimate, ci_low, ci_high`` (relative
+    changes, e.g. 0.1 = +10 %). Dots are the estimates, whiskers their intervals; the dashed
+    vertical line separates the years before the label (leads, which should be near zero if
+    the comparison holds) from the years after.
+
+    Read: an effect is the gap between the dots after the line and zero; dots before the line
+    that stray from zero warn that the comparison units were on another path already.
+    """
+    what = "event_study"
+    cols = ["event_time", "estimate", "ci_low", "ci_high"]
+    d = _check_frame(df, what, cols, optional=["source_ids"])
+    for c in cols:
+        d[c] = _numeric(d, c, what)
+    d = d.sort_values("event_time").reset_index(drop=True)
+    ids = _sources(what, d, sources) if "source_ids" in d.columns or sources else []
+    fig, ax = _new_figure(7.5, 3.6)
+    low = np.clip(d["estimate"] - d["ci_low"], 0, None)
+    high = np.clip(d["ci_high"] - d["estimate"], 0, None)
+    finite = np.isfinite(high)
+    after = (d["event_time"] >= 0).to_numpy()
+    for mask, colour in ((~after, MUTED), (after, HIGHLIGHT)):
+        m = mask & finite
+        ax.errorbar(
+            d["event_time"][m],
+            d["estimate"][m],
+            yerr=[low[m], high[m]],
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            capsize=3,
+            lw=1.6,
+            zorder=3,
+        )
+    ax.axhline(0, color=INK, lw=0.8, zorder=1)
+    ax.axvline(-0.5, color=INK, lw=0.8, ls="--", zorder=1)
+    ax.xaxis.set_major_locator(MultipleLocator(1))
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:+.0%}")
+    ax.set_xlabel("years since the label (0 = first treated year)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title if title is not None else "Effect by year since the label")
+    open_ended = int((~finite).sum())
+    extra = f"{open_ended} interval(s) with no upper bound are not drawn." if open_ended else None
+    add_caption(fig, ids, _join_notes(note, extra))
+    return fig

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.analyses import density, ecosystem, investment
+from analysis.analyses import density, ecosystem, investment, label_cohorts
 from analysis.core import territories
 from analysis.core.errors import InsufficientDataError
 from analysis.core.synthetic import is_synthetic
@@ -487,3 +487,123 @@ def index_inputs(frame: pd.DataFrame, excluded: dict[str, str]) -> Table:
     """The composite index's inputs, with the capitals left out and why."""
     left_out = "; ".join(f"{t}: {r}" for t, r in excluded.items()) or "none"
     return tables.table(frame, note=f"Left out (missing input, not imputed): {left_out}")
+
+
+# ----------------------------------------------------------------------------- label effect
+
+#: The EPCI of the focal capital (Métropole d'Aix-Marseille-Provence), for its synthetic control.
+FOCAL_EPCI = "200054807"
+
+
+def label_cohorts_table(inputs: Inputs, perimeter: str, late_month: int) -> Table:
+    """The EPCIs each label treats, with their first treated year and the labels' sources."""
+    treated, left_out = label_cohorts.cohorts(inputs, perimeter, late_month=late_month)
+    t = treated.sort_values(["first_treated", "epci_siren"])
+    waves = t.groupby("first_treated")["epci_siren"].size()
+    gone = "; ".join(f"{r.epci_siren}: {r.reason}" for r in left_out.itertuples()) or "none"
+    return tables.table(
+        t[["epci_siren", "epci_name", "first_treated", "labels", "source_ids"]],
+        max_rows=100,
+        note=f"{len(t)} treated EPCIs, by first treated year: "
+        + ", ".join(f"{y}: {n}" for y, n in waves.items())
+        + f" (a label in or after month {late_month} counts from the next year). Left out of "
+        f"the comparison group: {gone}.",
+    )
+
+
+def label_panel(panel_path: Path | None, outcome: str) -> pd.DataFrame | Notice:
+    """The label-effect panel from `panel_path` (checked), or a notice saying how to build it."""
+    if panel_path is None:
+        return Notice(
+            "No panel given: the estimates need the register. Build the panel with "
+            "`analysis sirene fetch` then `analysis sirene panel <file> --out "
+            "reports/label-panel.csv`, and rerun with panel_path set (see the README)."
+        )
+    from analysis.data.panel_file import read_panel
+    from analysis.methods.panels import check_panel
+
+    panel = check_panel(read_panel(panel_path), outcome)
+    panel.attrs["synthetic"] = is_synthetic(panel_path)
+    # the panel's own source: the register file it was built from (see its sidecar)
+    panel.attrs["source"] = f"label-panel:{Path(panel_path).name}"
+    return panel
+
+
+def _synthetic_note(panel: pd.DataFrame, note: str) -> str:
+    if panel.attrs.get("synthetic"):
+        return (
+            "SYNTHETIC TEST DATA, NOT RESULTS: the panel is built from a generated register. "
+            + note
+        )
+    return note
+
+
+def label_effect(
+    panel: pd.DataFrame | Notice, outcome: str, n_draws: int, seed: int
+) -> pd.DataFrame | Notice:
+    """The main estimate (Poisson extended TWFE, randomisation inference) as tidy rows."""
+    if isinstance(panel, Notice):
+        return panel
+    from analysis.methods import label_effect as le
+
+    res = le.estimate(panel, outcome=outcome, n_draws=n_draws, seed=seed)
+    res.attrs.update(panel.attrs)
+    return res
+
+
+def label_effect_table(res: pd.DataFrame | Notice) -> Shown:
+    """Overall effect, pre-trend test and effect by year since the label."""
+    if isinstance(res, Notice):
+        return res
+    note = (
+        "estimate: relative change exp(beta) - 1 (0.10 = +10 %); 95 % interval by inverting a "
+        "randomisation test (the label re-assigned among EPCIs of similar size); pretrend: "
+        "joint test that the years before the label show no effect."
+    )
+    return tables.table(res.round(4), sources=res.attrs["source"], note=_synthetic_note(res, note))
+
+
+def label_event_figure(res: pd.DataFrame | Notice) -> Shown:
+    if isinstance(res, Notice):
+        return res
+    ev = res[res["term"] == "event"]
+    fig = figures.event_study(
+        ev,
+        title="ICT establishment creations: effect by year since the label",
+        note=_synthetic_note(res, "Poisson extended TWFE; randomisation-inference intervals."),
+        sources=res.attrs["source"],
+    )
+    return fig
+
+
+def label_effect_compare(
+    panel: pd.DataFrame | Notice, outcome: str, n_draws: int, seed: int
+) -> Shown:
+    """Every estimator's overall estimate side by side (the main one first)."""
+    if isinstance(panel, Notice):
+        return panel
+    from analysis.methods import label_effect as le
+
+    res = le.compare(panel, outcome=outcome, n_draws=n_draws, seed=seed)
+    overall = res[res["term"] == "overall"].round(4)
+    note = (
+        "etwfe: the main estimate. callaway_santanna: a cross-check on log(1 + y), biased when "
+        "treated and comparison units differ in size. twfe_biased: plain two-way fixed "
+        "effects, biased under staggered adoption, shown as the baseline only."
+    )
+    return tables.table(overall, sources=panel.attrs["source"], note=_synthetic_note(panel, note))
+
+
+def label_synthetic_control(
+    panel: pd.DataFrame | Notice, outcome: str, unit: str = FOCAL_EPCI
+) -> Shown:
+    """The synthetic control of one EPCI (Aix-Marseille-Provence by default)."""
+    if isinstance(panel, Notice):
+        return panel
+    from analysis.methods.synthetic_control import synthetic_control
+
+    sc = synthetic_control(panel, unit, outcome=outcome)
+    note = " ".join(sc.notes) or "Pre-period fit and placebo p-value in the table."
+    return tables.table(
+        sc.summary.round(4), sources=panel.attrs["source"], note=_synthetic_note(panel, note)
+    )

@@ -23,6 +23,8 @@ from analysis.core.errors import ParameterError
 from analysis.methods.composite_index import NORMALISATIONS
 
 STARTUP_SOURCES = ("declared", "sirene")
+#: The outcomes of the label-effect panel (`analysis sirene panel`).
+PANEL_OUTCOMES = ("creations_ict", "creations_all")
 
 
 def _optional_file(value: Any, name: str) -> Path | None:
@@ -40,6 +42,9 @@ RULES: dict[str, Callable[[Any, str], Any]] = {
     "perimeter": rules.perimeter,
     "startups_source": lambda v, n: rules.choice(v, n, STARTUP_SOURCES),
     "sirene_path": _optional_file,
+    "panel_path": _optional_file,
+    "outcome": lambda v, n: rules.choice(v, n, PANEL_OUTCOMES),
+    "late_month": lambda v, n: rules.integer(v, n, 1, 13),
     "as_of": rules.as_of,
     "young_years": rules.young_years,
     "weights": lambda v, n: rules.weights(v, n, INDICATORS),
