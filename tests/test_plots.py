@@ -644,3 +644,23 @@ def test_executed_notebook_holds_one_image_output(monkeypatch):
         outputs = nb.cells[i].outputs
         assert [o["output_type"] for o in outputs] == ["execute_result"]
         assert "image/png" in outputs[0]["data"]
+
+
+def test_event_study_draws_every_finite_interval_and_says_which_are_open():
+    d = pd.DataFrame(
+        {
+            "event_time": [-2, -1, 0, 1],
+            "estimate": [0.01, -0.02, 0.10, 0.20],
+            "ci_low": [-0.1, -0.1, 0.02, -0.05],
+            "ci_high": [0.1, 0.05, 0.2, float("inf")],
+            "source_ids": "label-panel:p.csv",
+        }
+    )
+    fig = plots.event_study(d)
+    ax = fig.axes[0]
+    assert fig.source_ids == ("label-panel:p.csv",)
+    assert "1 interval(s) with no upper bound are not drawn." in fig.note
+    # three finite intervals drawn, before (muted) and after (highlighted) the label
+    assert sum(len(c.get_segments()) for c in ax.collections) == 3
+    with pytest.raises(ParameterError, match="event_study.*ci_high"):
+        plots.event_study(d.drop(columns="ci_high"))
