@@ -15,6 +15,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -182,6 +183,108 @@ def test_aggregate_outputs_survive_a_full_disk(tmp_path, small_stock):
     proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=ENV)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert snapshot(tmp_path) == before
+
+
+def _pair_files(folder: Path, n: int, existing: list[bool]) -> dict[Path, str]:
+    files = {}
+    for i in range(n):
+        target = folder / (f"t{i}.csv" if i < n - 1 else f"t0.csv{'.meta.yaml'}")
+        if existing[i]:
+            target.write_text(f"old {i}\n")
+        files[target] = f"new {i}\n" * (i + 1)
+    return files
+
+
+def _state(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.iterdir())}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 4),
+    existing=st.lists(st.booleans(), min_size=4, max_size=4),
+    fail_at=st.integers(0, 3),
+)
+def test_a_failed_rename_puts_every_file_back(n, existing, fail_at):
+    """Property: whichever rename of a set fails (position drawn by Hypothesis), every file
+    of the set is back as it was (the new ones removed), and no temporary or backup is left."""
+    from unittest import mock
+
+    from analysis.core import atomic
+
+    real_replace = os.replace
+    calls = []
+
+    def failing_replace(src, dst):
+        if str(src).endswith(".tmp"):  # a forward rename; the roll-back's go through
+            calls.append(dst)
+            if len(calls) == fail_at % n + 1:
+                raise OSError(5, "Input/output error", str(dst))
+        return real_replace(src, dst)
+
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        files = _pair_files(folder, n, existing)
+        before = _state(folder)
+        with mock.patch.object(atomic.os, "replace", failing_replace), pytest.raises(OSError):
+            atomic.atomic_write_files(files)
+        assert _state(folder) == before
+
+
+@pytest.mark.parametrize("position", [0, 1, 2])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_between_renames_waits_for_the_whole_set(tmp_path, position, sig):
+    """A real signal sent to this process between two renames is held until every file is
+    replaced: the set is the new one, whole, and the signal is then delivered."""
+    from unittest import mock
+
+    from analysis.core import atomic
+    from analysis.core.errors import Interrupted
+
+    real_replace = os.replace
+    calls = []
+
+    def signalling_replace(src, dst):
+        if str(src).endswith(".tmp"):
+            calls.append(dst)
+            if len(calls) == position + 1:
+                os.kill(os.getpid(), sig)
+        return real_replace(src, dst)
+
+    def on_signal(signum, frame):
+        raise Interrupted(signum)
+
+    files = _pair_files(tmp_path, 3, [True, True, True])
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with (
+            mock.patch.object(atomic.os, "replace", signalling_replace),
+            pytest.raises(Interrupted),
+        ):
+            atomic.atomic_write_files(files)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    assert _state(tmp_path) == {p.name: c for p, c in files.items()}
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_folder_in_the_way_replaces_nothing(tmp_path, capsys, which):
+    """A folder where one file of a pair should go: one error naming it, the other file kept."""
+    from analysis.core.atomic import atomic_write_files
+
+    a, b = tmp_path / "table.csv", tmp_path / "table.csv.meta.yaml"
+    a.write_text("old table\n")
+    b.write_text("old sidecar\n")
+    in_the_way = [a, b][which]
+    in_the_way.unlink()
+    in_the_way.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(DataError, match=f"{in_the_way}: is a folder"):
+        atomic_write_files({a: "new table\n", b: "new sidecar\n"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    other = [a, b][1 - which]
+    assert other.read_text() == ("old table\n" if other == a else "old sidecar\n")
 
 
 # ------------------------------------------------------------- 3. checksums before use
