@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -305,8 +306,12 @@ def test_an_edited_file_is_refused_by_every_reader(data_copy, capsys, relpath):
     f.write_text(text.replace("1", "2", 1), encoding="utf-8")  # one figure changed
     with pytest.raises(ChecksumError, match=f"{f}: sha256 .* differs"):
         load_inputs(data_copy)
-    code, err = run_cli(capsys, "--data-dir", str(data_copy), "indicators", "--format", "csv")
-    assert code == 2 and one_line(err) and str(f) in err and "sha256" in err
+    readers = [["indicators", "--format", "csv"]]
+    if relpath.startswith("raw/"):  # the catalogue counts the rows of raw files
+        readers += [["data", "list"], ["data", "list", "--markdown"]]
+    for argv in readers:
+        code, err = run_cli(capsys, "--data-dir", str(data_copy), *argv)
+        assert code == 2 and one_line(err) and str(f) in err and "sha256" in err, (argv, err)
 
 
 def test_the_register_lookup_checks_its_tables(data_copy):
@@ -414,6 +419,144 @@ def test_a_broken_sidecar_is_one_clear_error(data_copy, capsys, text):
             assert "Traceback" not in err and str(meta_path.parent) in err, err
         with pytest.raises(DataError, match=str(meta_path.parent)):
             load_inputs(data_copy)
+    finally:
+        meta_path.write_bytes(original)
+
+
+def _set_sidecar_line(meta_path: Path, key: str, yaml_value: str) -> None:
+    """Replace the line ``key: ...`` of a sidecar with ``key: <yaml_value>`` as written."""
+    lines = meta_path.read_text(encoding="utf-8").splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"{key}:"))
+    j = i + 1
+    while j < len(lines) and lines[j].startswith(" "):  # a folded value's continuation lines
+        j += 1
+    lines[i:j] = [f"{key}: {yaml_value}"]
+    meta_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+_READERS = (["data", "verify"], ["data", "list"], ["data", "list", "--markdown"], ["indicators"])
+
+
+@pytest.mark.parametrize(
+    ("key", "yaml_value"),
+    [
+        ("date_accessed", "2024-02-30"),
+        ("date_accessed", "2024-13-01"),
+        ("date_accessed", "2023-02-29 10:00:00"),
+        ("date_accessed", "'yesterday'"),
+        ("date_published", "2024-00"),
+        ("date_published", "2023-04-31"),
+        ("date_published", "2019"),
+        ("title", "''"),
+        ("title", "'   '"),
+        ("title", "[a, b]"),
+        ("title", "{a: 1}"),
+        ("publisher", "12"),
+        ("citation", "null"),
+        ("licence", "true"),
+        ("schema", "[facts]"),
+    ],
+)
+def test_a_sidecar_value_of_the_wrong_kind_is_one_clear_error(data_copy, capsys, key, yaml_value):
+    """An impossible date, a blank, list, mapping or number where text is required: every
+    reader stops with one line naming the sidecar and the key, never a traceback."""
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    _set_sidecar_line(meta_path, key, yaml_value)
+    for argv in _READERS:
+        code, err = run_cli(capsys, "--data-dir", str(data_copy), *argv)
+        first = err.splitlines()[0] if err else ""
+        assert code != 0 and "Traceback" not in err, (argv, err)
+        assert str(meta_path) in first and key in first, (argv, err)
+        if argv != ["data", "verify"]:
+            assert one_line(err), (argv, err)
+
+
+def _laughs(depth: int, width: int) -> str:
+    lines = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, depth):
+        refs = ", ".join([f"*a{i - 1}"] * width)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        _laughs(9, 9),  # about 1.7 KB, 9**9 strings once expanded
+        _laughs(3, 2),  # a harmless-looking alias is refused just the same
+        "note: &n hello\n",  # an anchor without an alias
+    ],
+    ids=["billion-laughs", "small-alias", "anchor"],
+)
+def test_a_sidecar_with_yaml_aliases_is_refused(data_copy, capsys, extra):
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    meta_path.write_text(meta_path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    for argv in _READERS:
+        code, err = run_cli(capsys, "--data-dir", str(data_copy), *argv)
+        first = err.splitlines()[0] if err else ""
+        assert code != 0 and str(meta_path) in first and "aliases" in first, (argv, err)
+        if argv != ["data", "verify"]:
+            assert one_line(err), (argv, err)
+
+
+def test_an_oversized_sidecar_is_refused(data_copy, capsys):
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    meta_path.write_text(meta_path.read_text("utf-8") + "# " + "x" * 1_100_000 + "\n", "utf-8")
+    code, err = run_cli(capsys, "--data-dir", str(data_copy), "data", "list")
+    assert code == 2 and one_line(err) and str(meta_path) in err and "bytes" in err, err
+
+
+_LINK = re.compile(r"\]\(([^()\s<>\"]*)\) \|")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.example/x)[click](javascript:alert(1)",
+        'https://a.example/"><script>alert(1)</script>',
+        "https://a.example/x y",
+        "https://a.example/<b>",
+        "https://a.example/[x]",
+        "https://a.example/%zz",
+        "https:///nohost",
+        "javascript://a.example/%0aalert(1)",
+        "https://a.example/x\\y",
+        "https://a.example/{x}",
+    ],
+)
+def test_a_sidecar_url_that_could_inject_markup_is_refused(data_copy, capsys, url):
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    meta = yaml.safe_load(meta_path.read_text("utf-8"))
+    meta_path.write_text(yaml.safe_dump({**meta, "url": url}), "utf-8")
+    for argv in _READERS[1:3]:
+        code, err = run_cli(capsys, "--data-dir", str(data_copy), *argv)
+        assert code == 2 and one_line(err) and str(meta_path) in err and "url" in err, err
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tail=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30))
+def test_no_sidecar_url_breaks_out_of_its_link(data_copy, capsys, tail):
+    """Property: whatever text follows ``https://a.example/`` in a sidecar's url, either the
+    url is refused with one line naming it, or the catalogue's Markdown row holds exactly one
+    link, to that host, whose target has no character that could end it or open markup."""
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    original = meta_path.read_bytes()
+    meta = yaml.safe_load(original.decode("utf-8"))
+    url = "https://a.example/" + tail
+    meta_path.write_text(yaml.safe_dump({**meta, "url": url}, allow_unicode=True), "utf-8")
+    try:
+        code = cli.main(["--data-dir", str(data_copy), "data", "list", "--markdown"])
+        out, err = capsys.readouterr()
+        if code != 0:
+            assert code == 2 and one_line(err) and str(meta_path) in err and "url" in err, err
+            return
+        row = next(ln for ln in out.splitlines() if ln.startswith(f"| [{SEED}]("))
+        links = _LINK.findall(row)
+        assert len(links) == 1 and links[0].startswith("https://a.example/"), row
+        assert "javascript:" not in row.split(") |", 1)[0].lower()
+        assert "<" not in row and ">" not in row
     finally:
         meta_path.write_bytes(original)
 

@@ -43,9 +43,11 @@ def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
 
 
 def count_rows(path: Path) -> int:
-    """Data rows of a CSV table (records, not lines: quoted newlines are allowed)."""
+    """Data rows of a CSV table (records, not lines: quoted newlines are allowed), after its
+    sha256 is checked against its sidecar (like every reader's)."""
     import csv
 
+    verify_sha256(path)
     with open(path, encoding="utf-8", newline="") as f:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
