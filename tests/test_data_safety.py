@@ -36,6 +36,7 @@ from analysis.core.indicators import INDICATORS
 from analysis.data import register
 from analysis.data.inputs import load_inputs
 from analysis.data.register import testdata as td
+from analysis.data.register.spec import ETABLISSEMENT_COLUMNS
 from analysis.data.sidecars import REQUIRED_SIDECAR_KEYS
 
 from .conftest import ROOT, reseal
@@ -567,6 +568,7 @@ def test_no_sidecar_url_breaks_out_of_its_link(data_copy, capsys, tail):
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
+        self.server.hits = getattr(self.server, "hits", 0) + 1
         body, ctype = self.server.body, self.server.ctype
         start = 0
         rng = self.headers.get("Range")
@@ -590,20 +592,36 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def http():
+def _serve():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture
+def http():
+    srv = _serve()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    srv = _serve()
     yield srv
     srv.shutdown()
     srv.server_close()
 
 
 def _zip(payload: bytes) -> bytes:
+    """SYNTHETIC-TEST-DATA: a stock zip whose CSV has the register's header, then `payload`."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("SYNTHETIC-TEST-DATA.csv", payload)
+        zf.writestr(
+            "SYNTHETIC-TEST-DATA.csv", (",".join(ETABLISSEMENT_COLUMNS) + "\n").encode() + payload
+        )
     return buf.getvalue()
 
 
@@ -643,6 +661,143 @@ def test_a_partial_download_is_resumed_only_when_provably_a_prefix(tmp_path, htt
     got = register.fetch(url, tmp_path, name="S.zip")  # from byte 0: never a loop
     assert got.resumed_from == 0 and got.path.read_bytes() == http.body
     assert zipfile.ZipFile(got.path).testzip() is None
+
+
+_HEADER = (",".join(ETABLISSEMENT_COLUMNS) + "\n").encode()
+
+
+def _zip_members(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for member, payload in members.items():
+            zf.writestr(member, payload)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "ctype", "message"),
+    [
+        ("S.zip", b'{"title": "Not Found"}', "application/problem+json", "problem+json page"),
+        ("S.parquet", b"quota exceeded\n", "text/plain", "text/plain page"),
+        ("S.zip", b"<p>maintenance</p>", "text/html; charset=utf-8", "text/html page"),
+        ("S.csv", b"error: siren 123 not found\n", "text/plain", "not a SIRENE CSV"),
+        ("S.csv", b"siren,nic\n1,2\n", "text/csv", "its header row lacks"),
+        ("S.csv", b"<?xml version='1.0'?><siren/>", "text/csv", "not a SIRENE CSV"),
+        ("S.csv.gz", gzip.compress(b"<html>siren</html>\n"), "application/gzip", "not a SIRENE"),
+        ("S.csv.gz", gzip.compress(b"siren\n1\n"), "application/octet-stream", "not a SIRENE"),
+        ("S.csv.gz", _HEADER + b"1,2\n", "application/gzip", "not a gzip file"),
+        ("S.csv.gz", b"\x1f\x8b" + b"\x00" * 50, "application/gzip", "not a readable gzip"),
+        ("S.zip", _zip_members({"a.csv": b"siren,nic\n1,2\n"}), "application/zip", "not a SIRENE"),
+        ("S.zip", _zip_members({"x.txt": b"hello"}), "application/zip", "holds no CSV"),
+        (
+            "S.zip",
+            _zip_members(
+                {"StockEtablissement_a.csv": _HEADER, "StockEtablissement_b.csv": _HEADER}
+            ),
+            "application/zip",
+            "StockEtablissement_a.csv, StockEtablissement_b.csv",
+        ),
+        ("S.zip", _zip_members({"a.csv": _HEADER})[:-30], "application/zip", "not a SIRENE"),
+        ("S.parquet", b"PAR1" + os.urandom(2000) + b"PAR1", "application/octet-stream", "parquet"),
+    ],
+    ids=[
+        "problem-json",
+        "text-plain-parquet",
+        "html-with-charset",
+        "csv-error-text-with-siren",
+        "csv-partial-header",
+        "csv-xml",
+        "gz-html",
+        "gz-partial-header",
+        "gz-not-gzip",
+        "gz-corrupt",
+        "zip-partial-header",
+        "zip-no-csv",
+        "zip-two-stocks",
+        "zip-truncated",
+        "parquet-garbage-inside",
+    ],
+)
+def test_a_download_of_the_wrong_kind_is_refused(tmp_path, http, name, body, ctype, message):
+    """Beyond the magic bytes: the Content-Type must be one of the format's, and the file's
+    structure (a zip's directory and CSV header, a parquet's footer, the register's whole
+    header row, inside a gzip too) must be the register's. Nothing is kept or recorded."""
+    http.body, http.ctype = body, ctype
+    url = f"http://127.0.0.1:{http.server_address[1]}/{name}"
+    with pytest.raises(DataError, match=re.escape(message)):
+        register.fetch(url, tmp_path, name=name)
+    assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(["S.zip", "S.parquet", "S.csv", "S.csv.gz"]),
+    prefix=st.sampled_from([b"", b"PK\x03\x04", b"PAR1", b"\x1f\x8b", b"siren,", _HEADER[:200]]),
+    junk=st.binary(max_size=3000),
+)
+def test_no_random_download_is_kept(http_server, name, prefix, junk):
+    """Property: whatever bytes come back (even starting with the right magic bytes), a file
+    that is not the register is refused, and the folder is left empty."""
+    http_server.body, http_server.ctype = prefix + junk, "application/octet-stream"
+    url = f"http://127.0.0.1:{http_server.server_address[1]}/{name}"
+    with tempfile.TemporaryDirectory() as d:
+        with pytest.raises(DataError):
+            register.fetch(url, Path(d), name=name)
+        assert list(Path(d).iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "zip", "parquet"])
+def test_a_real_register_file_is_kept_in_every_format(tmp_path, http, small_stock, fmt):
+    """The checks refuse no real file: each format of a (synthetic) stock is kept, with its
+    sha256 and sidecar."""
+    src = small_stock.paths["csv" if fmt == "csv.gz" else fmt]
+    body = gzip.compress(src.read_bytes()) if fmt == "csv.gz" else src.read_bytes()
+    http.body, http.ctype = body, "application/octet-stream"
+    name = f"StockEtablissement_utf8.{fmt}"
+    got = register.fetch(f"http://127.0.0.1:{http.server_address[1]}/{name}", tmp_path, name=name)
+    assert got.path.read_bytes() == body
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        name,
+        f"{name}.meta.yaml",
+        f"{name}.sha256",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        " ",
+        ".S.zip",
+        "a/S.zip",
+        "../S.zip",
+        "S.zip ",
+        "S",
+        "S.txt",
+        "S.json",
+        ".zip",
+        "S\x00.zip",
+    ],
+)
+def test_a_bad_download_name_is_refused_before_any_work(tmp_path, http, capsys, name):
+    http.body, http.ctype = _zip(b"x"), "application/zip"
+    http.hits = 0
+    dest = tmp_path / "dest"
+    url = f"http://127.0.0.1:{http.server_address[1]}/S.zip"
+    with pytest.raises(ParameterError, match="--name"):
+        register.fetch(url, dest, name=name)
+    code, err = run_cli(
+        capsys, "sirene", "fetch", "--url", url, "--name", name, "--dest", str(dest)
+    )
+    assert code == 2 and one_line(err) and "--name" in err, err
+    assert http.hits == 0 and not dest.exists()
+
+
+def test_a_url_without_a_file_name_is_refused_before_any_work(tmp_path, http):
+    http.hits = 0
+    with pytest.raises(ParameterError, match="names no file"):
+        register.fetch(f"http://127.0.0.1:{http.server_address[1]}/", tmp_path / "d")
+    assert http.hits == 0 and not (tmp_path / "d").exists()
 
 
 # ------------------------------------------------------------- 6. interruption
