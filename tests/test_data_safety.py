@@ -147,6 +147,92 @@ def test_outputs_never_land_on_inputs_or_in_the_data(tmp_path, capsys, small_sto
     assert not (tmp_path / "o.csv").exists()
 
 
+def _grid_in(folder: Path) -> Path:
+    """SYNTHETIC-TEST-DATA: a grid whose one run is named like its notebook (`x`)."""
+    nbs = folder / "notebooks"
+    nbs.mkdir(exist_ok=True)
+    nb = {
+        "cells": [
+            {
+                "id": "p",
+                "cell_type": "code",
+                "metadata": {"tags": ["parameters"]},
+                "source": "i: int = 0  # a number",
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "P", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    (nbs / "x.ipynb").write_text(json.dumps(nb))
+    (nbs / "runs.yaml").write_text("- notebook: x.ipynb\n")
+    return nbs / "runs.yaml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        lambda s, t: ["run", "--out", str(ROOT), "--only", "01-data-catalogue"],
+        lambda s, t: ["run", "--out", str(ROOT), "--only", "10-territory-report*"],
+        lambda s, t: ["run", str(_grid_in(t)), "--out", str(t)],
+        lambda s, t: ["run", str(_grid_in(t)), "--out", str(t / "notebooks" / "x.ipynb")],
+        lambda s, t: ["data", "list", "--out", str(ROOT / "notebooks" / "01-data-catalogue.ipynb")],
+        lambda s, t: ["data", "list", "--markdown", "--out", str(ROOT / "notebooks" / "runs.yaml")],
+        lambda s, t: ["data", "list", "--out", str(ROOT / "data" / "raw" / SEED / "x.meta.yaml")],
+        lambda s, t: _aggregate(s, s.with_name(s.name + ".sha256")),
+        lambda s, t: _aggregate(s, s.with_name(s.name + ".meta.yaml")),
+        lambda s, t: _aggregate(s, t / "o.csv", "--yearly-out", str(s) + ".sha256"),
+        lambda s, t: _aggregate(s, t / "o.csv", "--cache-dir", str(t / "o.csv")),
+        lambda s, t: _aggregate(s, t / "o.csv", "--cache-dir", str(t / "o.csv.meta.yaml")),
+        lambda s, t: _aggregate(s, t / "o.csv", "--cache-dir", str(s)),
+        lambda s, t: ["sirene", "convert", str(s), "--cache-dir", str(s)],
+        lambda s, t: ["notebooks", str(ROOT / "data" / "raw" / SEED / "facts.csv")],
+        lambda s, t: ["notebooks", str(t / "x.ipynb")] if (t / "x.ipynb").touch() else [],
+    ],
+    ids=[
+        "run-onto-committed-notebook",
+        "run-onto-committed-reports",
+        "run-onto-its-own-notebook",
+        "run-out-is-the-notebook",
+        "list-onto-notebook",
+        "markdown-onto-grid",
+        "list-into-raw-sidecar",
+        "out-onto-input-sha256",
+        "out-onto-input-sidecar",
+        "yearly-out-onto-input-sha256",
+        "cache-dir-is-out",
+        "cache-dir-is-out-sidecar",
+        "cache-dir-is-input",
+        "convert-cache-dir-is-input",
+        "notebooks-on-raw-data",
+        "notebooks-on-a-non-notebook",
+    ],
+)
+def test_no_output_lands_on_an_input_or_a_companion(tmp_path, capsys, small_stock, argv):
+    """Every command's every output (the executed notebooks of `run`, a sidecar, the cache
+    folder) is checked against the inputs, their `.sha256` and `.meta.yaml` companions, the
+    committed notebooks and the data, before any work: one line, nothing written anywhere."""
+    src = tmp_path / "in" / "stock.parquet"
+    src.parent.mkdir()
+    src.write_bytes(small_stock.paths["parquet"].read_bytes())
+    (src.parent / "stock.parquet.sha256").write_text("abc  stock.parquet\n")
+    (src.parent / "stock.parquet.meta.yaml").write_text("title: x\n")
+    args = argv(src, tmp_path)
+    if args and args[0] == "notebooks" and args[1].endswith("x.ipynb"):
+        Path(args[1]).write_text("not a notebook")
+        args[1] = str(Path(args[1]).with_suffix(".txt"))
+        Path(args[1]).write_text("not a notebook")
+    before = snapshot(tmp_path), snapshot(ROOT / "notebooks"), snapshot(ROOT / "data")
+    code, err = run_cli(capsys, *args)
+    assert code == 2 and one_line(err), err
+    assert (snapshot(tmp_path), snapshot(ROOT / "notebooks"), snapshot(ROOT / "data")) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in tmp_path.iterdir() if p.name in ("in", "notebooks", "x.ipynb", "x.txt")
+    )
+
+
 # ------------------------------------------------------------- 2. pairs replaced together
 
 
@@ -1014,9 +1100,19 @@ def test_a_signal_at_start_up_is_one_line(tmp_path, argv, delay, sig):
         (["--legal-unit-categories", "pme"], "PME, ETI, GE"),
         (["--level", "departement"], "commune, epci, territory"),
         (["--population-vintage", "2020"], "2016, 2023"),
+        (["--population-vintage", "abc"], "2016, 2023"),
+        (["--population-vintage", ""], "2016, 2023"),
+        (["--population-vintage", "2016.0"], "2016, 2023"),
+        (["indicators", "--population-vintage", "abc"], "2016, 2023"),
+        (["indicators", "--format", "xml"], "table, csv, json"),
+        (["sirene", "fetch", "--file", "Stock.zip"], "StockEtablissement_utf8.zip"),
     ],
 )
 def test_an_enumerated_option_lists_its_values(tmp_path, capsys, small_stock, argv, listed):
+    if argv[0] in ("indicators", "sirene"):  # another command
+        code, err = run_cli(capsys, *argv)
+        assert code == 2 and one_line(err) and all(v in err for v in listed.split(", ")), err
+        return
     code, err = run_cli(capsys, *_aggregate(small_stock.paths["csv"], tmp_path / "o.csv", *argv))
     assert code == 2 and one_line(err), err
     assert all(value in err for value in listed.split(", ")), err

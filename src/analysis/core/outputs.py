@@ -5,9 +5,10 @@ it resolves (symbolic links and hard links followed) to one of the command's inp
 input's companion file (its ``.meta.yaml`` sidecar, its ``.sha256``), to a committed
 notebook or the default run grid (inputs of every run), to another output of the same
 command, to an existing folder, or to a path inside a protected folder: ``data/raw/``
-(immutable inputs) and ``data/derived/`` (written only by ``analysis data build``). A folder
-output is refused inside a protected folder, onto an existing file, or onto a file the same
-command reads or writes. Errors name the option and say what to do.
+(immutable inputs), ``data/derived/`` (written only by ``analysis data build``) and
+``notebooks/`` (the committed notebooks, rewritten in place only by ``analysis notebooks``).
+A folder output is refused inside a protected folder, onto an existing file, or onto a file
+the same command reads or writes. Errors name the option and say what to do.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from analysis.core import paths
 from analysis.core.errors import ParameterError
 
 
-def protected_folders(data_dir: Path | str | None = None) -> list[Path]:
-    """``raw/`` and ``derived/`` of the project's data folder, and of `data_dir` if given."""
+def protected_folders(data_dir: Path | str | None = None, notebooks: bool = True) -> list[Path]:
+    """``raw/`` and ``derived/`` of the project's data folder, and of `data_dir` if given; with
+    `notebooks`, the folder of the committed notebooks too (``analysis notebooks`` alone
+    rewrites them, in place)."""
     folders = [paths.raw_dir(), paths.derived_dir()]
     if data_dir is not None:
         folders += [Path(data_dir) / "raw", Path(data_dir) / "derived"]
+    if notebooks:
+        folders.append(paths.notebooks_dir())
     return folders
 
 
@@ -62,11 +67,10 @@ def _inside(path: Path, folder: Path) -> bool:
 def _check_protected(name: str, path: Path, protected: Iterable[Path]) -> None:
     for folder in protected:
         if _inside(path, folder):
-            what = (
-                "the immutable inputs, never written"
-                if folder.name == "raw"
-                else "tables written only by `analysis data build`"
-            )
+            what = {
+                "raw": "the immutable inputs, never written",
+                "derived": "tables written only by `analysis data build`",
+            }.get(folder.name, "the committed notebooks, rewritten only by `analysis notebooks`")
             raise ParameterError(
                 f"{name}: {path} is inside {folder} ({what}); write the output elsewhere, "
                 "e.g. under reports/"
