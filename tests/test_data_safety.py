@@ -473,6 +473,129 @@ def test_no_impossible_figure_is_ever_used(data_copy, change, row, resealed):
         reseal(f)
 
 
+def _write_with_layout(path: Path, rows: list[dict[str, str]], blanks, newlines) -> list[int]:
+    """Write `rows` with blank lines before some and newlines inside some quoted locators;
+    return the physical line each row starts on (counted by hand, header = line 1)."""
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    line, starts = 1, []
+    for r, n_blank, n_nl in zip(rows, blanks, newlines, strict=True):
+        out.write("\n" * n_blank)
+        line += n_blank
+        starts.append(line + 1)
+        w.writerow({**r, "locator": r["locator"] + "\nsuite" * n_nl})
+        line += 1 + n_nl
+    path.write_text(out.getvalue(), encoding="utf-8")
+    return starts
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_an_error_names_the_physical_line(data_copy, data):
+    """Property: with blank lines and quoted newlines anywhere before it, a bad row is
+    reported at the line an editor shows it on."""
+    f = data_copy / "raw" / SEED / "facts.csv"
+    original = f.read_bytes()
+    rows = _facts_rows(f)
+    n = len(rows)
+    blanks = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    newlines = data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n))
+    bad = data.draw(st.integers(0, n - 1))
+    column, value = data.draw(
+        st.sampled_from([("value", "-5"), ("unit", "euros"), ("year", "1900"), ("value", "x")])
+    )
+    rows[bad][column] = value
+    try:
+        starts = _write_with_layout(f, rows, blanks, newlines)
+        reseal(f)
+        with pytest.raises(DataError) as e:
+            load_inputs(data_copy)
+        assert f"{f}, line {starts[bad]}," in str(e.value), (starts, str(e.value))
+    finally:
+        f.write_bytes(original)
+        reseal(f)
+
+
+@pytest.mark.parametrize(
+    ("indicator", "unit", "value", "shown"),
+    [
+        ("foreign_share_of_jobs", "percent", "100.0001", "100.0001"),
+        ("foreign_share_of_jobs", "percent", "100.00000001", "100.00000001"),
+        ("startups_declared", "start-ups", "800.5", "800.5"),
+        ("startups_declared", "start-ups", "800.0000001", "800.0000001"),
+        ("foreign_share_of_jobs", "percent", "1e3", "1000"),
+    ],
+)
+def test_a_value_is_shown_to_its_last_digit(data_copy, indicator, unit, value, shown):
+    """A refused value is printed to the digit that makes it wrong, not rounded into range."""
+    f = data_copy / "raw" / SEED / "facts.csv"
+    rows = _facts_rows(f)
+    rows[0].update(indicator=indicator, unit=unit, value=value)
+    _write_rows(f, rows)
+    reseal(f)
+    with pytest.raises(DataError) as e:
+        load_inputs(data_copy)
+    assert f"line 2, column 'value': {shown} is " in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("header_edit", "named"),
+    [
+        (lambda h: h + ["value"], "'value'"),
+        (lambda h: h + ["unit", "unit"], "'unit'"),
+        (lambda h: ["year", *h], "'year'"),
+        (lambda h: h[:3] + ["locator"] + h[4:], "'locator'"),
+    ],
+    ids=["value-twice", "unit-thrice", "year-first-and-third", "locator-instead-of-value"],
+)
+def test_a_repeated_column_is_named_as_it_is(data_copy, capsys, header_edit, named):
+    """A column named twice is reported under its own name, not pandas' ``value.1``."""
+    f = data_copy / "raw" / SEED / "facts.csv"
+    rows = list(csv.reader(io.StringIO(f.read_text("utf-8"))))
+    header = header_edit(rows[0])
+    body = [r + ["x"] * (len(header) - len(r)) for r in rows[1:]]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *(r[: len(header)] for r in body)])
+    f.write_text(buf.getvalue(), "utf-8")
+    reseal(f)
+    with pytest.raises(DataError) as e:
+        load_inputs(data_copy)
+    message = str(e.value)
+    assert f"{f}, line 1: repeated column(s) {named}" in message and ".1" not in message, message
+    code, err = run_cli(capsys, "--data-dir", str(data_copy), "indicators")
+    assert code == 2 and one_line(err) and "repeated column" in err
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    column=st.sampled_from(["unit", "indicator", "territory_id", "year", "value", "source_id"]),
+    left=st.text(" \t\u00a0\u2009", max_size=2),
+    right=st.text(" \t\u00a0\u2009", max_size=2),
+)
+def test_a_value_with_spaces_around_it_is_refused(data_copy, column, left, right):
+    """Property: a cell that differs from a valid one only by spaces around it (``"jobs "``)
+    is refused, naming the file, the line and the column; it is never read as the valid one."""
+    if not (left or right):
+        return
+    f = data_copy / "raw" / SEED / "facts.csv"
+    original = f.read_bytes()
+    rows = _facts_rows(f)
+    rows[1][column] = left + rows[1][column] + right
+    try:
+        _write_rows(f, rows)
+        reseal(f)
+        with pytest.raises(DataError, match=re.escape(f"{f}, line 3, column '{column}'")):
+            load_inputs(data_copy)
+    finally:
+        f.write_bytes(original)
+        reseal(f)
+
+
 def _sidecar_text():
     good = (ROOT / "data" / "raw" / SEED / "facts.csv.meta.yaml").read_text(encoding="utf-8")
     meta = yaml.safe_load(good)

@@ -106,7 +106,7 @@ def _check_raw_file(path: Path, report: Report) -> None:
             wrong = df.index[df["source_id"] != path.parent.name]
             if len(wrong):
                 raise AnalysisError(
-                    f"{path}, line {wrong[0] + 2}, column 'source_id': {df['source_id'][wrong[0]]!r} "
+                    f"{path}, line {datasets.line_of(df, wrong[0])}, column 'source_id': {df['source_id'][wrong[0]]!r} "
                     f"differs from the folder's source id {path.parent.name!r}"
                 )
             report.rows += len(df)
