@@ -21,7 +21,8 @@ def one_of_ints(allowed: Sequence[int]) -> Callable[[str], int]:
         except ValueError:
             value = None
         if value not in allowed:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of the allowed values: {shown}")
+            given = text if text.strip().isdigit() else repr(text)
+            raise argparse.ArgumentTypeError(f"invalid choice: {given} (choose from {shown})")
         return value
 
     parse.__name__ = "value"  # argparse names the type in some messages
