@@ -1298,6 +1298,61 @@ def test_errors_are_one_line_in_a_real_process(tmp_path, small_stock, case):
     assert not [p for p in tmp_path.rglob("*") if p.suffix == ".tmp"]
 
 
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (lambda s, t: ["data", "list", "--out", str(t / "c.txt")], "c.txt"),
+        (lambda s, t: ["data", "list", "--markdown", "--out", str(t / "c.md")], "c.md"),
+        (lambda s, t: ["indicators", "--format", "csv"], None),
+        (lambda s, t: _aggregate(s, t / "o.csv"), "o.csv"),
+        (lambda s, t: ["sirene", "convert", str(s), "--cache-dir", str(t / "cache")], "cache/"),
+    ],
+    ids=["list", "markdown", "indicators-stdout", "aggregate", "convert"],
+)
+def test_a_full_disk_names_the_file_not_written(tmp_path, small_stock, argv, names):
+    """A write that fails for want of space (the file-size limit, as on a full disk): one
+    line naming the output (or cache) file and what happened, nothing half-written, no
+    temporary file; a command that writes nothing is not affected."""
+    limit = 200 if names == "o.csv" else 1500
+    args = argv(small_stock.paths["csv"], tmp_path)
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.RLIM_INFINITY))\n"
+        "from analysis.cli import main\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    proc = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=ENV)
+    if names is None:
+        assert proc.returncode == 0, proc.stderr
+        return
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert f"{tmp_path}/{names}" in proc.stderr, proc.stderr
+    assert "file too large" in proc.stderr.lower() or "no space left" in proc.stderr
+    leftovers = [p for p in tmp_path.rglob("*") if p.suffix in (".tmp", ".bak")]
+    assert leftovers == [] and not (tmp_path / names.rstrip("/")).is_file()
+
+
+@pytest.mark.parametrize("nearly_full", [True, False])
+def test_a_spill_that_finds_no_room_is_a_full_disk(tmp_path, monkeypatch, nearly_full):
+    """DuckDB reports a write that found no room on disk as "Out of Memory Error": when the
+    output's disk is nearly full, the error says "no space left on device" and names the
+    output; otherwise it stays what DuckDB said, naming the source."""
+    import duckdb
+
+    from analysis.data.register import engine
+
+    monkeypatch.setattr(engine, "_disk_nearly_full", lambda path: nearly_full)
+    err = duckdb.OutOfMemoryException("Out of Memory Error: failed to offload data block")
+    out = tmp_path / "cache" / "x.parquet"
+    message = str(engine.engine_error(err, "stock.csv", writing=out))
+    if nearly_full:
+        assert message.startswith(f"{out}: no space left on device while writing it from stock.csv")
+    else:
+        assert message.startswith("stock.csv: cannot be read (Out of Memory Error")
+
+
 # ------------------------------------------------------------- 9. messages that name the problem
 
 
