@@ -1368,6 +1368,25 @@ def test_a_spill_that_finds_no_room_is_a_full_disk(tmp_path, monkeypatch, nearly
         (b"hello", "stock.zip", "named .zip but not a zip file"),
         (b"%PDF-1.7 ...", "stock.csv", "a PDF file"),
         (b"SIREN;NIC;L1_NORMALISEE;L2_COMP\n1;2;x;y\n", "old.csv", "pre-2019 layout"),
+        (
+            _zip_members(
+                {"StockEtablissement_utf8.csv": _HEADER, "StockEtablissement_b.csv": _HEADER}
+            ),
+            "two.zip",
+            "StockEtablissement_utf8.csv, StockEtablissement_b.csv",
+        ),
+        (
+            _zip_members(
+                {"a/StockEtablissement.csv": _HEADER, "b/StockEtablissement.csv": _HEADER}
+            ),
+            "two-folders.zip",
+            "a/StockEtablissement.csv, b/StockEtablissement.csv",
+        ),
+        (
+            _zip_members({"stock-a.csv": _HEADER, "stock-b.csv": _HEADER}),
+            "unnamed.zip",
+            "stock-a.csv, stock-b.csv",
+        ),
     ],
 )
 def test_a_wrong_register_file_is_named_for_what_it_is(tmp_path, content, name, message):
