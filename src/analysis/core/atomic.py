@@ -107,7 +107,11 @@ def _backup_of(target: Path) -> Path | None:
         backup.unlink()
         os.link(target, backup, follow_symlinks=False)
     except OSError:  # no hard links here: a copy keeps the previous content just as well
-        shutil.copy2(target, backup, follow_symlinks=False)
+        try:
+            shutil.copy2(target, backup, follow_symlinks=False)
+        except BaseException:
+            backup.unlink(missing_ok=True)
+            raise
     return backup
 
 
