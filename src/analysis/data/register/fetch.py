@@ -219,13 +219,21 @@ def fetch(
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ParameterError(f"--url: {url!r} is not an http(s) URL")
+    from_url = name is None
     if name is None:
         name = next((k for k, v in DEFAULT_URLS.items() if v == url), None) or (
             Path(urllib.parse.unquote(parsed.path)).name
         )
         if not name:
             raise ParameterError(f"--url: {url!r} names no file; give one with --name")
-    fetch_format(name)  # before any network or disk work
+    try:
+        fetch_format(name)  # before any network or disk work
+    except ParameterError as e:
+        if from_url:
+            raise ParameterError(
+                f"{e} (the name was taken from --url; give one with --name)"
+            ) from None
+        raise
     dest = Path(dest) if dest else download_dir_default()
     target = dest / name
     written = {
