@@ -1002,10 +1002,14 @@ def test_a_bad_download_name_is_refused_before_any_work(tmp_path, http, capsys, 
     assert http.hits == 0 and not dest.exists()
 
 
-def test_a_url_without_a_file_name_is_refused_before_any_work(tmp_path, http):
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("/", "names no file"), ("/download", "taken from --url"), ("/x.html", "taken from --url")],
+)
+def test_a_url_without_a_file_name_is_refused_before_any_work(tmp_path, http, path, message):
     http.hits = 0
-    with pytest.raises(ParameterError, match="names no file"):
-        register.fetch(f"http://127.0.0.1:{http.server_address[1]}/", tmp_path / "d")
+    with pytest.raises(ParameterError, match=message):
+        register.fetch(f"http://127.0.0.1:{http.server_address[1]}{path}", tmp_path / "d")
     assert http.hits == 0 and not (tmp_path / "d").exists()
 
 
