@@ -357,6 +357,43 @@ def test_a_signal_between_renames_waits_for_the_whole_set(tmp_path, position, si
     assert _state(tmp_path) == {p.name: c for p, c in files.items()}
 
 
+@pytest.mark.parametrize("how", ["atomic_write_text", "atomic_write_files"])
+def test_a_signal_while_the_temporary_is_made_leaves_none(tmp_path, how):
+    """A signal that arrives while the temporary file is created (found by the campaign as a
+    stray ``.index.json.*.tmp``) is delivered once it exists, and it is removed."""
+    from unittest import mock
+
+    from analysis.core import atomic
+    from analysis.core.errors import Interrupted
+
+    real_mkstemp = tempfile.mkstemp
+
+    def signalling_mkstemp(*a, **kw):
+        made = real_mkstemp(*a, **kw)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return made
+
+    def on_signal(signum, frame):
+        raise Interrupted(signum)
+
+    target = tmp_path / "index.json"
+    target.write_text("old\n")
+    old = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with (
+            mock.patch.object(atomic.tempfile, "mkstemp", signalling_mkstemp),
+            pytest.raises(Interrupted),
+        ):
+            if how == "atomic_write_text":
+                atomic.atomic_write_text(target, "new\n")
+            else:
+                atomic.atomic_write_files({target: "new\n", tmp_path / "b": "b\n"})
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json"]
+    assert target.read_text() == "old\n"
+
+
 @pytest.mark.parametrize("which", [0, 1])
 def test_a_folder_in_the_way_replaces_nothing(tmp_path, capsys, which):
     """A folder where one file of a pair should go: one error naming it, the other file kept."""
@@ -1055,7 +1092,7 @@ def test_interrupting_a_conversion_leaves_no_debris(tmp_path, big_zip, sig, mome
             return False
         if moment == "extracting":
             return any(p.name.startswith(".convert-") for p in cache.iterdir())
-        return any(p.suffix == ".tmp" for p in cache.iterdir())
+        return any(p.suffix == ".tmp" and ".parquet." in p.name for p in cache.iterdir())
 
     _wait_for(reached)
     proc.send_signal(sig)
