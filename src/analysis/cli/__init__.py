@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     held = (signal.SIGTERM, signal.SIGINT)
     previous = {s: signal.signal(s, _on_signal) for s in held}
-    debug = argv is not None and "--debug" in argv
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)  # until parsed
     try:
         try:
             args = build_parser().parse_args(argv)
