@@ -32,7 +32,7 @@ def _is_the_command() -> bool:
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     name = _signal.Signals(signum).name
-    _os.write(2, f"interrupted by {name}: nothing was started or left half-written\n".encode())
+    _os.write(2, f"interrupted by {name}: nothing was left half-written\n".encode())
     _os._exit(128 + signum)
 
 
