@@ -15,6 +15,7 @@ import pytest
 from analysis import cli
 from analysis.core.errors import DataError, ParameterError
 from analysis.data import register as sirene
+from analysis.data.register.spec import ETABLISSEMENT_COLUMNS
 
 
 class RangeHandler(BaseHTTPRequestHandler):
@@ -72,10 +73,12 @@ class FixtureServer(ThreadingHTTPServer):
 
 
 def zip_bytes(payload: bytes) -> bytes:
-    """A real zip (stored, not compressed) holding `payload`: what a stock zip looks like."""
+    """A real zip (stored, not compressed) of a CSV with the register's header then `payload`:
+    what a stock zip looks like to the download's checks."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr("SYNTHETIC-TEST-DATA-StockEtablissement_utf8.csv", payload)
+        header = (",".join(ETABLISSEMENT_COLUMNS) + "\n").encode()
+        zf.writestr("SYNTHETIC-TEST-DATA-StockEtablissement_utf8.csv", header + payload)
     return buf.getvalue()
 
 
@@ -149,7 +152,9 @@ def test_cli_fetch_prints_the_sha256(capsys, tmp_path, server):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert sha(server.data) in out
-    code = cli.main(["sirene", "fetch", "--url", "http://127.0.0.1:9/x", "--dest", str(tmp_path)])
+    code = cli.main(
+        ["sirene", "fetch", "--url", "http://127.0.0.1:9/x.zip", "--dest", str(tmp_path)]
+    )
     _, err = capsys.readouterr()
     assert code == 2 and "cannot connect" in err and err.count("\n") == 1
 

@@ -9,7 +9,38 @@ flows (a layer imports only from the layers below it; ``make lint`` checks this)
 See the README's "The library" section for what each module does.
 """
 
-from analysis.core.cache import reload
+# The ``analysis`` command answers SIGINT and SIGTERM from its first line of Python on: until
+# :func:`analysis.cli.main` installs its own handlers (which clean up and stop children), a
+# signal ends the start-up with one line and the status 128 + the signal number; nothing has
+# been done yet. Only in the command (the console script or ``python -m analysis``): a
+# notebook kernel or a test importing the package keeps its own handlers. (Python's own
+# start, before this line, cannot be intercepted by any Python code.)
+import os as _os
+import signal as _signal
+import sys as _sys
+
+
+def _is_the_command() -> bool:
+    argv = getattr(_sys, "orig_argv", _sys.argv)
+    if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "analysis":
+        return True
+    return any(
+        a == "-m" and b in ("analysis", "analysis.cli")
+        for a, b in zip(argv, argv[1:], strict=False)
+    )
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    name = _signal.Signals(signum).name
+    _os.write(2, f"interrupted by {name}: nothing was left half-written\n".encode())
+    _os._exit(128 + signum)
+
+
+if _is_the_command():
+    _signal.signal(_signal.SIGINT, _exit_on_signal)
+    _signal.signal(_signal.SIGTERM, _exit_on_signal)
+
+from analysis.core.cache import reload  # noqa: E402 - after the signal handlers
 
 __all__ = ["__version__", "reload"]
 

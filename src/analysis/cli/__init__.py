@@ -15,6 +15,7 @@ batch worker, a Jupyter kernel) is stopped.
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from collections.abc import Sequence
@@ -83,28 +84,45 @@ def _interrupted(signum: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit status."""
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    parser = build_parser()
+    """Run the command; return its exit status.
+
+    SIGINT and SIGTERM raise :class:`~analysis.core.errors.Interrupted` from the first line
+    on, parsing included; the handlers that were in place before are put back on return.
+    """
+    held = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, _on_signal) for s in held}
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)  # until parsed
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version, or a usage error already printed
-        return int(e.code or 0)
-    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help, --version, or a usage error already printed
+            return int(e.code or 0)
+        debug = args.debug
         return int(args.func(args) or 0)
     except AnalysisError as e:
-        if args.debug:
+        if debug:
             raise
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except OSError as e:  # a full disk, a read-only folder, a missing permission
-        if args.debug:
+        if debug:
             raise
-        where = f"{e.filename}: " if e.filename else ""
-        print(f"error: {where}{e.strerror or e}; nothing was left half-written", file=sys.stderr)
+        print(f"error: {_os_error(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return _interrupted(signal.SIGINT)
     except Interrupted as e:
         return _interrupted(e.signum)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+
+
+def _os_error(e: OSError) -> str:
+    """One line for an OSError: the file, what happened in plain words; "no space left on
+    device" and "file too large" say that the output was not written."""
+    where = f"{e.filename}: " if e.filename else ""
+    what = e.strerror or str(e)
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"{where}{what.lower()}; not written, the previous version (if any) is unchanged"
+    return f"{where}{what}; nothing was left half-written"

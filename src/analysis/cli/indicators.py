@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from analysis.cli.options import one_of_ints
 from analysis.cli.output import FORMATS
 from analysis.core import rules, territories
 
@@ -41,8 +42,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     ind.add_argument("--format", choices=FORMATS, default="table")
     ind.add_argument(
         "--population-vintage",
-        type=int,
-        choices=rules.POPULATION_VINTAGES,
+        type=one_of_ints(rules.POPULATION_VINTAGES),
+        metavar="{" + ",".join(map(str, rules.POPULATION_VINTAGES)) + "}",
         default=rules.DEFAULT_POPULATION_VINTAGE,
         help="census year of the population denominator "
         f"(default {rules.DEFAULT_POPULATION_VINTAGE})",

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.cli.options import one_of_ints
 from analysis.core import outputs, rules, territories
 from analysis.data.register.spec import (
     DEFAULT_FETCH_FILE,
@@ -20,16 +21,16 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     from analysis.data.register import aggregate, write_outputs, yearly_creations
 
     protected = outputs.protected_folders(args.data_dir)
-    outputs.check_files(
-        {
-            "--out": args.out,
-            "--out's sidecar": args.out.with_name(args.out.name + ".meta.yaml"),
-            "--yearly-out": args.yearly_out,
-        },
-        {"PATH": args.path, "--legal-units": args.legal_units},
-        protected=protected,
+    written = {
+        "--out": args.out,
+        "--out's sidecar": args.out.with_name(args.out.name + ".meta.yaml"),
+        "--yearly-out": args.yearly_out,
+    }
+    read = {"PATH": args.path, "--legal-units": args.legal_units}
+    outputs.check_files(written, read, protected=protected)
+    outputs.check_folder(
+        "--cache-dir", args.cache_dir, protected=protected, files={**written, **read}
     )
-    outputs.check_folder("--cache-dir", args.cache_dir, protected=protected)
     result = aggregate(
         args.path,
         as_of=rules.as_of(args.as_of, "--as-of"),
@@ -147,7 +148,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from analysis.data.register import convert
 
     outputs.check_folder(
-        "--cache-dir", args.cache_dir, protected=outputs.protected_folders(args.data_dir)
+        "--cache-dir",
+        args.cache_dir,
+        protected=outputs.protected_folders(args.data_dir),
+        files={"PATH": args.path},
     )
     t0 = time.perf_counter()
     conv = convert(args.path, args.cache_dir)
@@ -216,8 +220,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     agg.add_argument(
         "--population-vintage",
-        type=int,
-        choices=rules.POPULATION_VINTAGES,
+        type=one_of_ints(rules.POPULATION_VINTAGES),
+        metavar="{" + ",".join(map(str, rules.POPULATION_VINTAGES)) + "}",
         default=None,
         help="census year of the geography (default: the one closest to --as-of)",
     )
@@ -275,8 +279,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     pan.add_argument(
         "--population-vintage",
-        type=int,
-        choices=rules.POPULATION_VINTAGES,
+        type=one_of_ints(rules.POPULATION_VINTAGES),
+        metavar="{" + ",".join(map(str, rules.POPULATION_VINTAGES)) + "}",
         default=rules.DEFAULT_POPULATION_VINTAGE,
         help="census year of the EPCI populations",
     )

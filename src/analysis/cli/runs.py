@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis.core.errors import ParameterError
 from analysis.core.outputs import check_folder, protected_folders
 from analysis.runs.worker import DEFAULT_TIMEOUT
 
@@ -52,7 +53,14 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
     from analysis.runs.inplace import execute_in_place
     from analysis.runs.notebooks import committed_notebooks
 
-    for path in args.paths or committed_notebooks():
+    targets = args.paths or committed_notebooks()
+    for path in targets:  # each is rewritten in place: it must be a notebook, outside the data
+        if Path(path).suffix != ".ipynb":
+            raise ParameterError(f"{path}: not a notebook (.ipynb); nothing was executed")
+        check_folder(
+            "PATHS", Path(path).parent, protected=protected_folders(args.data_dir, notebooks=False)
+        )
+    for path in targets:
         print(f"executing {path}", flush=True)
         execute_in_place(path, timeout=args.timeout)
     return 0

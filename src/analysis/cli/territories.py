@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from analysis.cli.options import one_of_ints
 from analysis.cli.output import FORMATS
 from analysis.core import rules, territories
 
@@ -12,8 +13,8 @@ from analysis.core import rules, territories
 def _vintage_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--population-vintage",
-        type=int,
-        choices=rules.POPULATION_VINTAGES,
+        type=one_of_ints(rules.POPULATION_VINTAGES),
+        metavar="{" + ",".join(map(str, rules.POPULATION_VINTAGES)) + "}",
         default=rules.DEFAULT_POPULATION_VINTAGE,
         help=f"census year of the populations (default {rules.DEFAULT_POPULATION_VINTAGE})",
     )

@@ -1,27 +1,43 @@
 """Atomic writes: a failed step never leaves a half-written file, nor a broken pair.
 
 Each output is written to a temporary file beside its target and renamed onto it only once
-complete. Files that belong together (a table and its sidecar) are all written to their
-temporary files first and renamed only when every one of them is complete: a full disk or
-an interruption while writing leaves the previous files, all of them, as they were.
+complete. Files that belong together (a table and its sidecar) are replaced as one
+transaction (:func:`atomic_write_files`): all written in full first, then renamed with
+SIGINT and SIGTERM held, each previous version kept until the last rename succeeded and put
+back if any fails. A full disk, a failed rename or an interruption leaves the previous
+files, all of them, as they were. An error names the output file, not its temporary.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from analysis.core.errors import DataError
+
 
 def _temporary_beside(target: Path) -> Path:
+    """A new empty temporary file beside `target`. Made with SIGINT and SIGTERM held, and
+    removed if one arrives meanwhile: an interruption never leaves it behind."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
+    tmp = None
+    try:
+        with _signals_held():
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual mode
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
     return Path(tmp)
 
 
@@ -37,33 +53,139 @@ def atomic_path(target: Path) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, target)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        if e.filename in (None, str(tmp_path)):  # a full disk: name the output, not the temp
+            raise OSError(e.errno, e.strerror or str(e), str(target)) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_files(files: Mapping[Path, str | bytes]) -> None:
-    """Write several files that belong together: all complete, or none replaced.
-
-    Every temporary file is written (text as UTF-8 with LF newlines) before the first rename;
-    the renames themselves need no disk space. The sidecar of a table goes last, so that a
-    reader who sees a new sidecar sees the new table too.
-    """
-    temps: list[tuple[Path, Path]] = []
+def _write_temp(target: Path, content: str | bytes) -> Path:
+    """`content` in a new temporary file beside `target`; an OSError names `target`."""
+    tmp = _temporary_beside(target)
     try:
-        for target, content in files.items():
-            tmp = _temporary_beside(Path(target))
-            temps.append((tmp, Path(target)))
-            if isinstance(content, bytes):
-                tmp.write_bytes(content)
-            else:
-                tmp.write_text(content, encoding="utf-8", newline="\n")
-        for tmp, target in sorted(temps, key=lambda t: t[1].name.endswith(".meta.yaml")):
+        if isinstance(content, bytes):
+            tmp.write_bytes(content)
+        else:
+            tmp.write_text(content, encoding="utf-8", newline="\n")
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(target)) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the length of the block, then deliver them (none is lost).
+
+    The signals are blocked for this thread (``pthread_sigmask``) and, in the main thread,
+    their Python handlers are swapped for one that only records them: a signal that another
+    thread receives still runs its handler in the main thread. On exit the handlers are put
+    back and each recorded signal is raised again.
+    """
+    held = (signal.SIGINT, signal.SIGTERM)
+    got: list[int] = []
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        handlers = {s: signal.signal(s, lambda signum, frame: got.append(signum)) for s in held}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a pending signal is recorded now
+        for s, handler in handlers.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for signum in dict.fromkeys(got):
+            signal.raise_signal(signum)
+
+
+def _backup_of(target: Path) -> Path | None:
+    """A hard link to the current `target` (its previous content), or None if it is new."""
+    if not os.path.lexists(target):
+        return None
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".bak", dir=target.parent)
+    os.close(fd)
+    backup = Path(name)
+    try:
+        backup.unlink()
+        os.link(target, backup, follow_symlinks=False)
+    except OSError:  # no hard links here: a copy keeps the previous content just as well
+        try:
+            shutil.copy2(target, backup, follow_symlinks=False)
+        except BaseException:
+            backup.unlink(missing_ok=True)
+            raise
+    return backup
+
+
+def _replace_all(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary file onto its target; on any failure put every target back."""
+    done: list[tuple[Path, Path | None]] = []  # (target, its backup or None if it was new)
+    try:
+        for tmp, target in pairs:
+            backup = _backup_of(target)
+            done.append((target, backup))
             os.replace(tmp, target)
     except BaseException:
+        stuck = []
+        for target, backup in reversed(done):
+            try:
+                if backup is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    os.replace(backup, target)
+                    # a rename onto the same file (the target was never replaced) does nothing
+                    backup.unlink(missing_ok=True)
+            except OSError:
+                stuck.append(f"{target} (previous version kept as {backup})")
+        if stuck:
+            raise DataError(
+                "the files written together could not all be put back after a failed "
+                f"replace: {'; '.join(stuck)}"
+            ) from None
+        raise
+    for _, backup in done:
+        if backup is not None:
+            with contextlib.suppress(OSError):
+                backup.unlink()
+
+
+def atomic_write_files(files: Mapping[Path, str | bytes]) -> None:
+    """Write several files that belong together: all replaced, or none.
+
+    1. Every target is checked (none may be an existing folder) and every temporary file is
+       written in full (text as UTF-8 with LF newlines): a full disk stops here, with no
+       target touched.
+    2. The renames run with SIGINT and SIGTERM held (they are delivered once the block is
+       over), each target's previous version kept as a hard link. If any rename fails, every
+       target already replaced gets its previous version back (or is removed if it is new):
+       the files are the old set or the new set, never a mix. The sidecar of a table goes
+       last, so that a reader who sees a new sidecar sees the new table too.
+
+    Raises OSError naming the file that could not be written (nothing replaced), or
+    DataError naming the files that could not be put back (which should never happen: a
+    rename back onto a name just freed needs no space).
+    """
+    contents = [(Path(t), c) for t, c in files.items()]
+    for target, _ in contents:
+        if target.is_dir():
+            raise DataError(f"{target}: is a folder; nothing was written")
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for target, content in contents:
+            temps.append((_write_temp(target, content), target))
+        temps.sort(key=lambda t: t[1].name.endswith(".meta.yaml"))
+        with _signals_held():
+            _replace_all(temps)
+    finally:
         for tmp, _ in temps:
             tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_text(target: Path, text: str) -> None:

@@ -98,6 +98,12 @@ INDICATORS: dict[str, Indicator] = {
 }
 
 
+def shown(value: float) -> str:
+    """`value` as written, to the last digit that tells it apart (``100.0001``, never the
+    ``100`` of ``{:g}``): Python's shortest round-trip ``repr``, without a trailing ``.0``."""
+    return repr(float(value)).removesuffix(".0")
+
+
 def check_figure(indicator: str, unit: str, value: float) -> str | None:
     """What is wrong with one figure, or None. Used by the facts reader on every row."""
     spec = INDICATORS.get(indicator)
@@ -115,11 +121,11 @@ def check_figure(indicator: str, unit: str, value: float) -> str | None:
     if not spec.lo <= value <= spec.hi:
         hi = "" if math.isinf(spec.hi) else f" and {spec.hi:g}"
         return (
-            f"column 'value': {value:g} is outside the range of {indicator} "
+            f"column 'value': {shown(value)} is outside the range of {indicator} "
             f"({spec.lo:g}{hi}, {spec.unit})"
             if hi
-            else f"column 'value': {value:g} is below {spec.lo:g} ({indicator} is a count)"
+            else f"column 'value': {shown(value)} is below {spec.lo:g} ({indicator} is a count)"
         )
     if spec.whole and value != int(value):
-        return f"column 'value': {value:g} is not a whole number ({indicator} is a count)"
+        return f"column 'value': {shown(value)} is not a whole number ({indicator} is a count)"
     return None

@@ -13,8 +13,10 @@ key describes a file that is downloaded on demand rather than committed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -104,7 +106,7 @@ def _check_raw_file(path: Path, report: Report) -> None:
             wrong = df.index[df["source_id"] != path.parent.name]
             if len(wrong):
                 raise AnalysisError(
-                    f"{path}, line {wrong[0] + 2}, column 'source_id': {df['source_id'][wrong[0]]!r} "
+                    f"{path}, line {datasets.line_of(df, wrong[0])}, column 'source_id': {df['source_id'][wrong[0]]!r} "
                     f"differs from the folder's source id {path.parent.name!r}"
                 )
             report.rows += len(df)
@@ -271,7 +273,14 @@ def _catalogue_cached(data_dir: str) -> pd.DataFrame:
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell: no cell break, no link, no HTML tag it could open."""
+    text = re.sub(r"([\\\[\]`])", r"\\\1", str(value).replace("\n", " "))
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def _md_link(text: object, url: str) -> str:
+    """``[text](url)`` with the URL percent-encoded wherever it could end the link early."""
+    return f"[{_md_cell(text)}]({quote(url, safe=sidecars.URL_SAFE)})"
 
 
 def catalogue_markdown(df: pd.DataFrame) -> str:
@@ -290,24 +299,11 @@ def catalogue_markdown(df: pd.DataFrame) -> str:
         "| source_id | publisher | title | published | accessed | type | rows | licence |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    body = [
-        "| "
-        + " | ".join(
-            _md_cell(x)
-            for x in (
-                f"[{r.source_id}]({r.url})",
-                r.publisher,
-                r.title,
-                r.date_published,
-                r.date_accessed,
-                r.source_type,
-                r.rows,
-                r.licence,
-            )
-        )
-        + " |"
-        for r in df.itertuples(index=False)
-    ]
+    body = []
+    for r in df.itertuples(index=False):
+        cells = (r.publisher, r.title, r.date_published, r.date_accessed, r.source_type)
+        cells += (r.rows, r.licence)
+        body.append("| " + " | ".join([_md_link(r.source_id, r.url), *map(_md_cell, cells)]) + " |")
     return "\n".join(head + body) + "\n"
 
 

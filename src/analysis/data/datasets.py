@@ -7,6 +7,7 @@ Derived tables live in ``data/derived/`` and are written by ``analysis data buil
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from analysis.core import paths, rules
 from analysis.core.cache import cached_on_files
-from analysis.core.errors import DataError, ParameterError
+from analysis.core.errors import DataError, ParameterError, SchemaError
 from analysis.data.schemas import Schema, get_schema, validate
 from analysis.data.sidecars import (
     SIDECAR_SUFFIX,
@@ -26,12 +27,59 @@ from analysis.data.sidecars import (
 )
 
 
+def _physical_lines(text: str) -> tuple[list[str], int, list[int]] | None:
+    """(header, its line, the line each data record starts on) of a CSV text, counted as an
+    editor counts them: a quoted newline inside a record and the blank lines that pandas
+    skips are lines too. None if the csv module cannot read the text (pandas says why)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts: list[tuple[int, list[str]]] = []
+    before = 0
+    try:
+        for row in reader:
+            if row and not (len(row) == 1 and not row[0].strip()):  # blank: skipped by pandas
+                starts.append((before + 1, row))
+            before = reader.line_num
+    except csv.Error:
+        return None
+    if not starts:
+        return None
+    (header_line, header), *records = starts
+    return header, header_line, [line for line, _ in records]
+
+
+def _check_cells(raw: pd.DataFrame, path: Path) -> None:
+    """No cell has spaces around its value: ``"jobs "`` would be read as another unit."""
+    for col in raw.columns:
+        values = raw[col].astype("str")
+        padded = values != values.str.strip()
+        if padded.any():
+            i = padded.idxmax()
+            raise DataError(
+                f"{path}, line {int(i) + 2}, column {col!r}: {values[i]!r} has spaces around "
+                f"the value; write it as {values[i].strip()!r}"
+            )
+
+
 def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
-    """Read a CSV file and validate it against `schema` (errors name file, line and column)."""
+    """Read a CSV file and validate it against `schema` (errors name file, line and column).
+
+    Line numbers are the file's physical lines (header = line 1, blank lines and quoted
+    newlines counted). A repeated column name, or a cell with spaces around its value, is
+    refused by name.
+    """
     path = Path(path)
     if isinstance(schema, str):
         schema = get_schema(schema, where=str(path))
     text = read_text_utf8(path)
+    found = _physical_lines(text)
+    if found is not None:
+        header, header_line, _ = found
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise SchemaError(
+                f"{path}, line {header_line}: repeated column(s) {', '.join(map(repr, repeated))} "
+                "in the header; each column appears once"
+            )
     try:
         raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
     except pd.errors.ParserError as e:
@@ -39,13 +87,25 @@ def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
         raise DataError(f"{path}: not a well-formed CSV table ({detail})") from None
     if raw.empty:
         raise DataError(f"{path}: has a header but no rows")
-    return validate(raw, schema, path)
+    lines = found[2] if found is not None and len(found[2]) == len(raw) else None
+    if lines is not None:  # the schema checks report index + 2: make that the physical line
+        raw.index = pd.Index([line - 2 for line in lines])
+    _check_cells(raw, path)
+    df = validate(raw, schema, path)
+    df.attrs["lines"] = lines or [i + 2 for i in range(len(df))]
+    return df
+
+
+def line_of(df: pd.DataFrame, i: int) -> int:
+    """The file's line of row `i` of a frame returned by :func:`read_csv_table`."""
+    lines = df.attrs.get("lines")
+    return int(lines[i]) if lines and i < len(lines) else int(i) + 2
 
 
 def count_rows(path: Path) -> int:
-    """Data rows of a CSV table (records, not lines: quoted newlines are allowed)."""
-    import csv
-
+    """Data rows of a CSV table (records, not lines: quoted newlines are allowed), after its
+    sha256 is checked against its sidecar (like every reader's)."""
+    verify_sha256(path)
     with open(path, encoding="utf-8", newline="") as f:
         return max(sum(1 for _ in csv.reader(f)) - 1, 0)
 
@@ -90,7 +150,7 @@ def _load_raw(schema_name: str, data_dir: Path | None) -> pd.DataFrame:
         if wrong.any():
             i = int(wrong.to_numpy().nonzero()[0][0])
             raise DataError(
-                f"{path}, line {i + 2}, column 'source_id': {df['source_id'][i]!r} differs from "
+                f"{path}, line {line_of(df, i)}, column 'source_id': {df['source_id'][i]!r} differs from "
                 f"the folder's source id {source_id!r}"
             )
         frames.append(df)

@@ -35,6 +35,7 @@ from analysis.core import paths
 from analysis.core.atomic import atomic_write_text
 from analysis.core.checksums import sha256_file
 from analysis.core.errors import ParameterError
+from analysis.core.outputs import check_files, protected_folders
 from analysis.runs import manifest as mf
 from analysis.runs.executors import DaskExecutor, LocalExecutor
 from analysis.runs.grid import Run, default_grid, load_grid, select_runs
@@ -151,6 +152,7 @@ def run_grid(
         raise ParameterError(f"--workers must be at least 1, not {workers}")
     out = Path(out_dir) if out_dir is not None else paths.reports_dir()
     root = paths.project_root()
+    check_outputs(out, grid_path, runs)
 
     n_local = workers or os.cpu_count() or 1
     with output_lock(out):
@@ -237,6 +239,22 @@ def run_grid(
 
     ordered = [results[r.id] for r in runs if r.id in results]
     return BatchResult(out, manifest_path, ordered, time.monotonic() - t0)
+
+
+def check_outputs(out: Path, grid_path: Path, runs: list[Run]) -> None:
+    """Refuse, before any run starts, an output folder where a file the batch writes (an
+    executed or failed notebook, the manifest, the lock) would land on one of its inputs (the
+    grid, a notebook it runs, a committed notebook), on data, or on a folder."""
+    written: dict[str, Path] = {
+        "--out (the manifest)": out / "manifest.json",
+        "--out (the lock)": out / ".lock",
+    }
+    for run in runs:
+        written[f"--out (run {run.id})"] = out / "notebooks" / run.output_name
+        written[f"--out (failed run {run.id})"] = out / "failed" / run.output_name
+    read: dict[str, Path] = {"the grid": grid_path}
+    read |= {f"notebook {run.notebook.name}": run.notebook for run in runs}
+    check_files(written, read, protected=protected_folders())
 
 
 def _task(

@@ -10,11 +10,15 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from analysis.core.errors import AnalysisError
@@ -32,34 +36,84 @@ class LocalExecutor:
         ctx.set_forkserver_preload(
             ["analysis.runs.worker", "papermill", "nbclient", "jupyter_client"]
         )
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=ctx,
+        # Every run's scratch folder (its notebook, the partial output, the kernel log) goes
+        # under this one, which the parent removes on every way out: a worker that is killed,
+        # or interrupted between two statements, cannot clean up after itself.
+        self.scratch = Path(tempfile.mkdtemp(prefix="analysis-run-"))
+        self.slots = workers
+        self._ctx = ctx
+        try:
+            self.pool = self._new_pool()
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.slots,
+            mp_context=self._ctx,
             initializer=init_worker,
             initargs=(dict(os.environ),),
         )
-        self.slots = workers
 
     def submit(self, task: dict) -> Future:
-        return self.pool.submit(execute_run, task)
+        task = task | {"scratch": str(self.scratch)}
+        try:
+            return self.pool.submit(execute_run, task)
+        except BrokenProcessPool:  # a worker was killed: the next runs get a new pool
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(execute_run, task)
 
     def wait(self, futures) -> set:
         done, _ = wait(futures, return_when=FIRST_COMPLETED)
         return done
 
     def result(self, fut) -> dict:
-        return fut.result()
+        try:
+            return fut.result()
+        except BrokenProcessPool as e:  # a worker killed (out of memory, kill -9): this run fails
+            return {
+                "status": STATUS_FAILED,
+                "attempts": 1,
+                "duration_s": None,
+                "notebook_text": None,
+                "error": {
+                    "ename": "BrokenProcessPool",
+                    "evalue": f"the worker process running it died ({e})",
+                },
+            }
 
     def close(self, cancel: bool = False) -> None:
-        """Wait for the pool to finish; with `cancel`, stop it now, its kernels included."""
-        if cancel:
-            workers = list(getattr(self.pool, "_processes", None) or {})
-            for pid in workers:  # the kernels each worker started, then the worker
-                terminate_descendants(pid)
-            for pid in workers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-        self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        """Wait for the pool to finish; with `cancel`, stop it now, its kernels included.
+        Either way, remove the runs' scratch folder once no worker can write to it."""
+        try:
+            if cancel:
+                workers = list(getattr(self.pool, "_processes", None) or {})
+                for pid in workers:  # the kernels each worker started, then the worker
+                    terminate_descendants(pid)
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                _wait_gone(workers)
+            self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:
+    """Wait for the processes to exit; SIGKILL the ones still there after `timeout`."""
+    import psutil
+
+    procs = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(alive, timeout=timeout)
 
 
 def _check_reachable(address: str) -> None:

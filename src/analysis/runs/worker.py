@@ -229,7 +229,9 @@ def execute_run(task: dict) -> dict:
                 f"{os.uname().nodename}: a Dask worker needs the project at the same path",
             },
         }
-    with tempfile.TemporaryDirectory(prefix="analysis-run-") as tmp:
+    scratch = task.get("scratch")  # the local pool's folder, removed by the parent too
+    scratch = scratch if scratch and Path(scratch).is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="analysis-run-", dir=scratch) as tmp:
         for attempt in range(1, task["retries"] + 2):
             attempts = attempt
             nb, exc, log_text = _papermill_once(task, Path(tmp))

@@ -149,9 +149,9 @@ def convert(
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {CONVERT_ROW_GROUP_SIZE}, "
                     f"KV_METADATA {{{kv}}})"
                 )
-                _write_parquet(con, sql, where, progress)
+                _write_parquet(con, sql, where, progress, target)
     except OSError as e:
-        raise engine.os_error(e, f"{where}: converting to {target}") from None
+        raise engine.os_error(e, f"{target}: converting {where}") from None
     return Converted(src.path, target, digest, cached=False)
 
 
@@ -179,7 +179,9 @@ def _rows_sql(src: Source) -> str:
     )
 
 
-def _write_parquet(con, sql: str, where: str, progress: bool | None) -> None:
+def _write_parquet(
+    con, sql: str, where: str, progress: bool | None, target: Path | None = None
+) -> None:
     """Run the COPY ... TO parquet statement (a seam for the full-disk tests)."""
     engine.run(
         con,
@@ -188,6 +190,7 @@ def _write_parquet(con, sql: str, where: str, progress: bool | None) -> None:
         where=where,
         desc="parquet",
         progress=engine.progress_default(progress),
+        writing=target,
     )
 
 
@@ -218,7 +221,9 @@ def _extract_member(src: Source, dest: Path, progress: bool | None) -> None:
         raise DataError(f"{where}: cannot be extracted, truncated or corrupt zip ({e})") from None
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            raise engine.os_error(e, f"{where}: extracting to {dest.parent}") from None
+            raise engine.os_error(
+                e, f"{dest.parent.parent} (the cache, extracting {where})"
+            ) from None
         raise DataError(f"{where}: cannot be extracted, truncated or corrupt zip ({e})") from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -76,17 +77,43 @@ def connect(
             con.close()
 
 
-def engine_error(e: Exception, where: str) -> DataError:
-    """A DuckDB error as a one-line DataError naming `where` (the file, and zip member)."""
+#: Below this many free bytes where a file is being written, a failed write is a full disk
+#: whatever DuckDB calls it (it reports a spill that found no room as "Out of Memory Error").
+FULL_DISK_MARGIN = 64 * 2**20
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path).free < FULL_DISK_MARGIN
+    except OSError:
+        return False
+
+
+def engine_error(e: Exception, where: str, writing: Path | None = None) -> DataError:
+    """A DuckDB error as a one-line DataError naming `where` (the file, and zip member).
+
+    With `writing` (the output file of the statement): a write that failed for want of
+    space (a "No space left", "File too large" or "Could not write" I/O error, or an "Out of
+    Memory Error" while the output's disk is nearly full) names that file and says "no
+    space left on device"."""
     msg = str(e)
     low = msg.lower()
+    if writing is not None:
+        full = any(k in low for k in ("no space left", "file too large", "could not write"))
+        full |= "out of memory" in low and _disk_nearly_full(Path(writing).parent)
+        if full:
+            first = msg.splitlines()[0] if msg.strip() else type(e).__name__
+            return DataError(
+                f"{writing}: no space left on device while writing it from {where}; nothing "
+                f"was kept ({first[:200]})"
+            )
     if "unicode" in low or "utf-8" in low or "utf8" in low:
         return DataError(
             f"{where}: not UTF-8 ({msg.splitlines()[0]}); INSEE publishes the _utf8 files "
             "(StockEtablissement_utf8.zip/.csv/.parquet): download those"
         )
     if "no space left" in low or "file too large" in low or "disk" in low and "full" in low:
-        return DataError(f"{where}: write failed, disk full ({msg.splitlines()[0]})")
+        return DataError(f"{where}: no space left on device ({msg.splitlines()[0]})")
     lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
     detail = "; ".join(lines[:4])
     return DataError(f"{where}: cannot be read ({detail})")
@@ -101,11 +128,13 @@ def run(
     desc: str,
     progress: bool | None,
     meanwhile: Callable[[], object] | None = None,
+    writing: Path | None = None,
 ) -> list[tuple]:
     """Run `sql` in a worker thread while a tqdm bar follows DuckDB's progress (stderr, TTY only).
 
     `meanwhile` runs in this thread while DuckDB scans (DuckDB releases the GIL), to hide
-    Python work such as loading the geography behind the scan.
+    Python work such as loading the geography behind the scan. `writing` names the file the
+    statement writes, for the error of a full disk (:func:`engine_error`).
     """
     out: dict[str, object] = {}
     done = threading.Event()
@@ -151,7 +180,7 @@ def run(
     import duckdb
 
     if isinstance(err, duckdb.Error):
-        raise engine_error(err, where) from None
+        raise engine_error(err, where, writing) from None
     if isinstance(err, OSError):
         raise os_error(err, where) from None
     if isinstance(err, BaseException):
@@ -160,9 +189,9 @@ def run(
 
 
 def os_error(e: OSError, where: str) -> DataError:
-    """An OSError as a one-line DataError; a full disk says so."""
+    """An OSError as a one-line DataError; a full disk says "no space left on device"."""
     if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return DataError(f"{where}: write failed, disk full ({e.strerror or e})")
+        return DataError(f"{where}: no space left on device ({e.strerror or e}); nothing was kept")
     return DataError(f"{where}: {e.strerror or e}")
 
 

@@ -222,7 +222,7 @@ def _inspect_zip(path: Path, kinds: Sequence[TableKind]) -> Source:
         if not csvs:
             shown = ", ".join(names[:5]) or "none"
             raise DataError(f"{path}: the zip holds no CSV file (members: {shown})")
-        member = _pick_member(csvs, kinds)
+        member = _pick_member(csvs, kinds, path)
         where = f"{path} (zip member {member})"
         try:
             with zf.open(member) as f:
@@ -234,15 +234,27 @@ def _inspect_zip(path: Path, kinds: Sequence[TableKind]) -> Source:
     return Source(path, "zip", found, columns, member=member, delimiter=delimiter)
 
 
-def _pick_member(csvs: list[str], kinds: Sequence[TableKind]) -> str:
-    for k in kinds:
-        exact = [n for n in csvs if Path(n).name.startswith(k.name + "_")]
-        if exact:
-            return exact[0]
-    for k in kinds:
-        plain = [n for n in csvs if Path(n).name.startswith(k.name) and "Historique" not in n]
-        if plain:
-            return plain[0]
+def _pick_member(csvs: list[str], kinds: Sequence[TableKind], path: Path | None = None) -> str:
+    """The zip member holding the table: the one CSV named for it, or the zip's only CSV.
+    Two candidates are refused, naming both: counting either would be a silent guess."""
+    for rule in (
+        lambda n, k: Path(n).name.startswith(k.name + "_"),
+        lambda n, k: Path(n).name.startswith(k.name) and "Historique" not in n,
+    ):
+        for k in kinds:
+            found = [n for n in csvs if rule(n, k)]
+            if len(found) > 1:
+                raise DataError(
+                    f"{path}: the zip holds {len(found)} {k.name} CSV files "
+                    f"({', '.join(found[:4])}); which one to count is ambiguous: keep one"
+                )
+            if found:
+                return found[0]
+    if len(csvs) > 1:
+        raise DataError(
+            f"{path}: the zip holds {len(csvs)} CSV files ({', '.join(csvs[:4])}) and none is "
+            f"named {' or '.join(k.name for k in kinds)}; which one to count is ambiguous"
+        )
     return csvs[0]
 
 
