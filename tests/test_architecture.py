@@ -133,6 +133,7 @@ DOCUMENTED_MODULES = (
     "src/analysis/methods/series.py",
     "src/analysis/methods/coverage.py",
     "src/analysis/methods/models.py",
+    "src/analysis/methods/label_effect.py",
 )
 
 
