@@ -134,6 +134,12 @@ DOCUMENTED_MODULES = (
     "src/analysis/methods/coverage.py",
     "src/analysis/methods/models.py",
     "src/analysis/methods/label_effect.py",
+    "src/analysis/analyses/headline.py",
+    "src/analysis/analyses/density.py",
+    "src/analysis/analyses/ecosystem.py",
+    "src/analysis/analyses/investment.py",
+    "src/analysis/analyses/label_cohorts.py",
+    "src/analysis/analyses/perimeters.py",
 )
 
 
