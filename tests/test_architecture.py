@@ -140,6 +140,11 @@ DOCUMENTED_MODULES = (
     "src/analysis/analyses/investment.py",
     "src/analysis/analyses/label_cohorts.py",
     "src/analysis/analyses/perimeters.py",
+    "src/analysis/data/geography.py",
+    "src/analysis/data/register/lookup.py",
+    "src/analysis/data/register/counts.py",
+    "src/analysis/data/register/spec.py",
+    "src/analysis/data/register/panel.py",
 )
 
 
