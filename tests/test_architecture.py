@@ -145,6 +145,18 @@ DOCUMENTED_MODULES = (
     "src/analysis/data/register/counts.py",
     "src/analysis/data/register/spec.py",
     "src/analysis/data/register/panel.py",
+    "src/analysis/core/paths.py",
+    "src/analysis/core/territories.py",
+    "src/analysis/core/indicators.py",
+    "src/analysis/core/cache.py",
+    "src/analysis/core/processes.py",
+    "src/analysis/core/formats.py",
+    "src/analysis/runs/grid.py",
+    "src/analysis/runs/manifest.py",
+    "src/analysis/runs/lock.py",
+    "src/analysis/runs/params.py",
+    "src/analysis/runs/batch.py",
+    "src/analysis/runs/inplace.py",
 )
 
 
