@@ -134,6 +134,8 @@ DOCUMENTED_MODULES = (
     "src/analysis/methods/coverage.py",
     "src/analysis/methods/models.py",
     "src/analysis/methods/label_effect.py",
+    "src/analysis/methods/panels.py",
+    "src/analysis/methods/synthetic_control.py",
     "src/analysis/analyses/headline.py",
     "src/analysis/analyses/density.py",
     "src/analysis/analyses/ecosystem.py",

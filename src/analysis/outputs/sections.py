@@ -216,6 +216,7 @@ def trend_table(fit: models.TrendResult | Notice) -> Shown:
 
 
 def ratio_figure(series: pd.DataFrame) -> Shown:
+    """Jobs created per implantation project by year, or a notice when no year has both."""
     try:
         jpp = investment.jobs_per_project(series)
     except InsufficientDataError as e:
@@ -228,6 +229,7 @@ def ratio_figure(series: pd.DataFrame) -> Shown:
 
 
 def shares_figure(series: pd.DataFrame) -> Shown:
+    """The cited foreign and digital shares by year, as published, or a notice."""
     keep = [
         "foreign_share_of_implantations",
         "foreign_share_of_jobs",
@@ -280,6 +282,7 @@ def region_shares(inputs: Inputs, territory: str, years: tuple[int, int]) -> tup
 
 
 def conflicts_table(conflicts: pd.DataFrame) -> Shown:
+    """The figures on which two sources disagree, with the one the series rule kept."""
     if conflicts.empty:
         return Notice("No two sources disagree on these series.")
     c = conflicts[["indicator", "year", "value", "source_id", "kept"]]
@@ -413,6 +416,9 @@ def size_adjusted(
 
 
 def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed, expected and their ratio with its exact 95 % interval, per capital, with the
+    common rate and the LR test of NB2 against Poisson in the note (a notice is passed through).
+    """
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance[
@@ -439,6 +445,7 @@ def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed against size-expected counts on log scales (a notice is passed through)."""
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance.drop(columns="year")  # counts of different years: see the table
@@ -448,6 +455,7 @@ def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed / expected ratios ranked, with their 95 % intervals (a notice is passed through)."""
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance.drop(columns="year").assign(value=fit.performance["ratio"])
@@ -959,6 +967,8 @@ def label_effect_table(res: pd.DataFrame | Notice) -> Shown:
 
 
 def label_event_figure(res: pd.DataFrame | Notice) -> Shown:
+    """The label's effect by year since the label, with its intervals (a notice passes
+    through)."""
     if isinstance(res, Notice):
         return res
     ev = res[res["term"] == "event"]

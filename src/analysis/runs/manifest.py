@@ -97,11 +97,11 @@ def up_to_date(
     entry : dict or None
         The run's entry in the previous manifest (None when it has none).
     parameters : dict
-        The run's parameters now.
+        The run's parameters in this batch.
     nb_sha : str
-        sha256 of the notebook now.
+        sha256 of the notebook in this batch.
     data_sha : str
-        Digest of the data files now (:func:`digest` of :func:`data_checksums`).
+        Digest of the data files in this batch (:func:`digest` of :func:`data_checksums`).
     out_dir : pathlib.Path
         The output folder holding the executed notebook.
 
