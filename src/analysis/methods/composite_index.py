@@ -388,8 +388,8 @@ def normalise(
     Raises
     ------
     ParameterError
-        When a choice is not allowed, a weight or direction is invalid, a value is missing or
-        not numeric, or an indicator is constant.
+        When the method or the floor is not allowed, a direction is invalid, a value is
+        missing or not numeric, or an indicator is constant.
     InsufficientDataError
         When `df` is empty.
     """
