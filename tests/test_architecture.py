@@ -3,6 +3,7 @@ and a command line that answers without importing the heavy libraries."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import subprocess
@@ -122,3 +123,64 @@ def test_python_dash_m_runs_the_command():
         [sys.executable, "-m", "analysis", "--version"], capture_output=True, text=True
     )
     assert proc.returncode == 0 and proc.stdout.startswith("analysis ")
+
+
+#: Modules whose public functions are held to numpydoc `Parameters` / `Returns` sections.
+DOCUMENTED_MODULES = (
+    "src/analysis/outputs/sections.py",
+    "src/analysis/methods/metrics.py",
+    "src/analysis/methods/composite_index.py",
+    "src/analysis/methods/series.py",
+    "src/analysis/methods/coverage.py",
+    "src/analysis/methods/models.py",
+    "src/analysis/methods/label_effect.py",
+    "src/analysis/methods/panels.py",
+    "src/analysis/methods/synthetic_control.py",
+    "src/analysis/analyses/headline.py",
+    "src/analysis/analyses/density.py",
+    "src/analysis/analyses/ecosystem.py",
+    "src/analysis/analyses/investment.py",
+    "src/analysis/analyses/label_cohorts.py",
+    "src/analysis/analyses/perimeters.py",
+    "src/analysis/data/geography.py",
+    "src/analysis/data/register/lookup.py",
+    "src/analysis/data/register/counts.py",
+    "src/analysis/data/register/spec.py",
+    "src/analysis/data/register/panel.py",
+    "src/analysis/core/paths.py",
+    "src/analysis/core/territories.py",
+    "src/analysis/core/indicators.py",
+    "src/analysis/core/cache.py",
+    "src/analysis/core/processes.py",
+    "src/analysis/core/formats.py",
+    "src/analysis/runs/grid.py",
+    "src/analysis/runs/manifest.py",
+    "src/analysis/runs/lock.py",
+    "src/analysis/runs/params.py",
+    "src/analysis/runs/batch.py",
+    "src/analysis/runs/inplace.py",
+)
+
+
+def _undocumented(path: Path) -> list[str]:
+    """`module:function` for each public module-level function of two or more parameters
+    (self and cls aside) whose docstring lacks a `Parameters` or a `Returns` section."""
+    module = path.relative_to(ROOT / "src").with_suffix("").as_posix().replace("/", ".")
+    missing = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        a = node.args
+        names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+        names += [p.arg for p in (a.vararg, a.kwarg) if p is not None]
+        if node.name.startswith("_") or len(set(names) - {"self", "cls"}) < 2:
+            continue
+        doc = ast.get_docstring(node) or ""
+        if not all(f"{s}\n{'-' * len(s)}" in doc for s in ("Parameters", "Returns")):
+            missing.append(f"{module}:{node.name}")
+    return missing
+
+
+def test_public_functions_document_their_parameters():
+    missing = [m for rel in DOCUMENTED_MODULES for m in _undocumented(ROOT / rel)]
+    assert not missing, "no numpydoc Parameters/Returns section: " + ", ".join(missing)

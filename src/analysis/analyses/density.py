@@ -82,11 +82,27 @@ def latest_declared(inputs: Inputs, reference_year: int) -> tuple[pd.DataFrame, 
     """For each capital, its most recent declared count up to `reference_year` whose area is
     one of its perimeters.
 
+    Where several sources give that year, :func:`analysis.methods.series.pick` chooses (exact
+    before approximate, primary before secondary, ...); a count of another area is never used.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    reference_year : int
+        Latest year of a count that may be used, inclusive.
+
     Returns
     -------
-    (tidy counts with an ``area`` column, the capitals left out with the reason). Where
-    several sources give that year, :func:`analysis.methods.series.pick` chooses (exact before
-    approximate, primary before secondary, ...); a count of another area is never used.
+    counts : pandas.DataFrame
+        Tidy counts, one per capital kept, with an ``area`` column (``label`` or ``core``).
+    excluded : dict of str to str
+        The capitals left out, with the reason.
+
+    Raises
+    ------
+    InsufficientDataError
+        When no capital has a declared count of one of its perimeters up to `reference_year`.
     """
     table = declared_table(inputs)
     rows, excluded = [], {}
@@ -126,6 +142,26 @@ def per_own_area(inputs: Inputs, counts: pd.DataFrame, population_vintage: int) 
     ``value = count / population_municipale(area) * 100,000`` with `area` the count's own
     ``label`` or ``core`` perimeter (column ``area``; the territory itself for a region or
     France): a count is never divided by another area's population. The unit names the area.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    counts : pandas.DataFrame
+        Tidy counts with an ``area`` column.
+    population_vintage : int
+        Census year of the denominators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy densities (:data:`~analysis.core.tidy.TIDY`) with ``area``; empty (same columns)
+        when `counts` is.
+
+    Raises
+    ------
+    InsufficientDataError
+        When a territory of `counts` has no population for its area and `population_vintage`.
     """
     parts = []
     for area in PERIMETER_AREAS:
@@ -152,7 +188,23 @@ def own_area_population(
     inputs: Inputs, counts: pd.DataFrame, population_vintage: int
 ) -> pd.DataFrame:
     """For each count (column ``area``), the population of the very area it describes:
-    ``territory_id, census_year, population_municipale, source_id``."""
+    ``territory_id, census_year, population_municipale, source_id``.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    counts : pandas.DataFrame
+        Counts with ``territory_id`` and ``area`` (a perimeter, or anything else for the
+        territory's own population).
+    population_vintage : int
+        Census year of the denominators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One population row per count, in the order of `counts`.
+    """
     rows = []
     for tid, area in zip(counts["territory_id"], counts["area"], strict=True):
         perimeter = area if area in PERIMETER_AREAS else None
@@ -216,7 +268,32 @@ def declared_density(
     inputs: Inputs, reference_year: int, population_vintage: int
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Latest declared count per 100,000 inhabitants of its own area (census
-    `population_vintage`), and the capitals left out with the reason."""
+    `population_vintage`), and the capitals left out with the reason.
+
+    ``value = 100000 * count / population`` of the count's own perimeter (:func:`per_own_area`)
+    applied to :func:`latest_declared`.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    reference_year : int
+        Latest year of a count that may be used, inclusive.
+    population_vintage : int
+        Census year of the denominators.
+
+    Returns
+    -------
+    density : pandas.DataFrame
+        Tidy densities with ``area``, one per capital kept.
+    excluded : dict of str to str
+        The capitals left out, with the reason.
+
+    Raises
+    ------
+    InsufficientDataError
+        When no capital has a usable declared count up to `reference_year`.
+    """
     counts, excluded = latest_declared(inputs, reference_year)
     return per_own_area(inputs, counts, population_vintage), excluded
 
@@ -227,6 +304,19 @@ def declared_spread(inputs: Inputs, population_vintage: int) -> pd.DataFrame:
 
     The spread is what the choice of definition does to the number; it is not a
     confidence interval.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    population_vintage : int
+        Census year of the denominators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, n_counts, low, high, source_ids`` (per 100,000 inhabitants), sorted by
+        ``high`` descending.
     """
     table = declared_table(inputs)
     table = table[
@@ -250,7 +340,30 @@ def register_counts(
 ) -> pd.DataFrame:
     """Territory-level register counts (``code, name, startups`` from ``analysis sirene
     aggregate --level territory --perimeter P``) as tidy rows of indicator
-    ``startups_register``, with the ``area`` they count (the perimeter P)."""
+    ``startups_register``, with the ``area`` they count (the perimeter P).
+
+    Parameters
+    ----------
+    aggregated : pandas.DataFrame
+        The aggregation table, with at least ``code`` and ``startups``; rows that are not
+        capitals are dropped.
+    as_of : object
+        Date of the count; its first four characters give the year.
+    source_id : str
+        Source id carried by every row.
+    perimeter : str
+        The perimeter the register counted, as ``area``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows with ``area``, unit ``start-ups``.
+
+    Raises
+    ------
+    InsufficientDataError
+        When `aggregated` lacks ``code`` or ``startups``.
+    """
     missing = {"code", "startups"} - set(aggregated.columns)
     if missing:
         raise InsufficientDataError(f"register counts lack column(s) {', '.join(sorted(missing))}")

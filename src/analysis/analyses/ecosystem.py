@@ -80,7 +80,29 @@ def _growth(inputs: Inputs, perimeter: str) -> pd.DataFrame:
 
 def population_growth(inputs: Inputs, perimeter: str | None = None) -> pd.DataFrame:
     """CAGR of each capital's population municipale, 2016-2023 (percent per year), on one
-    perimeter, with ``sd`` = half the gap to the other perimeter's growth."""
+    perimeter, with ``sd`` = half the gap to the other perimeter's growth.
+
+    ``CAGR = ((P_2023 / P_2016) ** (1 / 7) - 1) * 100``
+    (:func:`analysis.methods.metrics.cagr_rate`); ``sd = |CAGR_perimeter - CAGR_other| / 2``.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    perimeter : str or None, default None
+        ``label`` or ``core``; None for the default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, indicator, value, sd, unit, source_ids, perimeter_note``, one row per
+        capital; ``perimeter_note`` names a change in the number of communes between censuses.
+
+    Raises
+    ------
+    ParameterError
+        When `perimeter` is not a known perimeter.
+    """
     perimeter = rules.perimeter(perimeter)
     other = next(p for p in territories.PERIMETERS if p != perimeter)
     mine, alt = _growth(inputs, perimeter), _growth(inputs, other)
@@ -106,7 +128,35 @@ def regional_per_100k(
     inputs: Inputs, indicator: str, name: str, population_vintage: int
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """A regional count per 100,000 inhabitants of the region, averaged over :data:`WINDOW`,
-    attributed to each capital of the region (see the module docstring for ``sd``)."""
+    attributed to each capital of the region.
+
+    With yearly values ``v_t = 100000 c_t / P`` over the ``n`` cited years, ``value = mean(v_t)``
+    and ``sd = sqrt(s^2 / n + mean(c_t) / n * (100000 / P)^2)``: the standard error of the mean
+    across years plus the Poisson noise of the counts.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    indicator : str
+        The regional count cited in the catalogue (e.g. ``fdi_decisions``).
+    name : str
+        Indicator name of the result (e.g. ``fdi_decisions_per_100k``).
+    population_vintage : int
+        Census year of the regional populations.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``territory_id, indicator, value, sd, unit, source_ids``, one row per capital covered.
+    excluded : dict of str to str
+        Capitals whose region has no cited figure in :data:`WINDOW`, with the reason.
+
+    Raises
+    ------
+    InsufficientDataError
+        When a region has no population for `population_vintage`.
+    """
     pop = inputs.population(population_vintage).set_index("territory_id")
     regions = inputs.capital_regions()
     rows, excluded = [], {}
@@ -144,7 +194,27 @@ def regional_ratio(
     inputs: Inputs, numerator: str, denominator: str, name: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """``numerator / denominator`` in the capital's region, by year where both are cited,
-    averaged over :data:`WINDOW`; ``sd`` = standard error of the mean across years."""
+    averaged over :data:`WINDOW`; ``sd`` = standard error of the mean across years,
+    ``s / sqrt(n)`` (0 for one year).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    numerator : str
+        Regional indicator divided.
+    denominator : str
+        Regional indicator it is divided by.
+    name : str
+        Indicator name of the result.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``territory_id, indicator, value, sd, unit, source_ids``, one row per capital covered.
+    excluded : dict of str to str
+        Capitals whose region has no year with both figures, with the reason.
+    """
     regions = inputs.capital_regions()
     rows, excluded = [], {}
     for tid in territories.CAPITALE_IDS:
@@ -177,7 +247,34 @@ def regional_ratio(
 def register_density(
     inputs: Inputs, register: pd.DataFrame, population_vintage: int, perimeter: str
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Register start-ups per 100,000 inhabitants of the perimeter the register counted."""
+    """Register start-ups per 100,000 inhabitants of the perimeter the register counted.
+
+    ``value = 100000 * count / population`` (:func:`analysis.methods.metrics.density`); no
+    ``sd`` (one definition, exact counts).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    register : pandas.DataFrame
+        Tidy register counts, one row per capital.
+    population_vintage : int
+        Census year of the denominators.
+    perimeter : str
+        The perimeter the register counted.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        ``territory_id, indicator, value, sd, unit, source_ids``, indicator ``startups_per_100k``.
+    excluded : dict of str to str
+        Capitals without a register count.
+
+    Raises
+    ------
+    InsufficientDataError
+        When a capital of `register` has no population.
+    """
     d = metrics.density(register, inputs.population(population_vintage, perimeter))
     excluded = {
         t: "no register count" for t in territories.CAPITALE_IDS if t not in set(d["territory_id"])
@@ -192,7 +289,33 @@ def index_inputs(
     register: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The index's input frame (``territory_id, indicator, value, sd, unit, source_ids``) for
-    the capitals that have every indicator, and the capitals left out with the reason."""
+    the capitals that have every indicator, and the capitals left out with the reason.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    population_vintage : int
+        Census year of the populations.
+    perimeter : str or None, default None
+        The capitals' perimeter (``label`` or ``core``); None for the default.
+    register : pandas.DataFrame or None, default None
+        Register counts; when given, ``startups_per_100k`` is added as a sixth indicator.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        One row per capital kept and indicator, sorted by indicator then capital.
+    excluded : dict of str to str
+        Each capital left out, with the first reason found.
+
+    Raises
+    ------
+    ParameterError
+        When `perimeter` is not a known perimeter.
+    InsufficientDataError
+        When a region has no population for `population_vintage`.
+    """
     perimeter = rules.perimeter(perimeter)
     parts = [population_growth(inputs, perimeter).drop(columns="perimeter_note")]
     excluded: dict[str, str] = {}

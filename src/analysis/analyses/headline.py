@@ -79,7 +79,20 @@ class Headline:
 
 def population_rows(population: pd.DataFrame, perimeter: str) -> pd.DataFrame:
     """Population municipale as tidy rows (indicator ``population_municipale``); a capital's
-    population is that of `perimeter`, which the unit names."""
+    population is that of `perimeter`, which the unit names.
+
+    Parameters
+    ----------
+    population : pandas.DataFrame
+        ``territory_id, census_year, population_municipale, source_id``, one row per territory.
+    perimeter : str
+        The capitals' perimeter (``label`` or ``core``), named in their unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows (:data:`~analysis.core.tidy.TIDY`), year the census year.
+    """
     capital = population["territory_id"].isin(territories.CAPITALE_IDS)
     return pd.DataFrame(
         {
@@ -95,7 +108,22 @@ def population_rows(population: pd.DataFrame, perimeter: str) -> pd.DataFrame:
 
 def declared_density_rows(inputs: Inputs, population_vintage: int) -> pd.DataFrame:
     """One declared start-up count per 100,000 inhabitants per territory and year, each over
-    the population of the area it describes (:func:`analysis.analyses.density.declared_by_year`)."""
+    the population of the area it describes (:func:`analysis.analyses.density.declared_by_year`).
+
+    ``value = 100000 * count / population`` of the count's own area.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    population_vintage : int
+        Census year of the denominators; territories without a population in it are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy densities (:data:`~analysis.core.tidy.TIDY`).
+    """
     chosen, _ = density.declared_by_year(inputs)
     chosen = chosen[
         chosen["territory_id"].isin(set(inputs.population(population_vintage)["territory_id"]))
@@ -106,7 +134,33 @@ def declared_density_rows(inputs: Inputs, population_vintage: int) -> pd.DataFra
 def series_growth(
     facts: pd.DataFrame, sources: pd.DataFrame, territory_id: str, indicator: str
 ) -> pd.DataFrame:
-    """Growth and CAGR between the first and last years of a cited series."""
+    """Growth and CAGR between the first and last years of a cited series.
+
+    ``growth = (v_b / v_a - 1) * 100`` and ``CAGR = ((v_b / v_a) ** (1 / (b - a)) - 1) * 100``,
+    with ``a`` and ``b`` the first and last cited years (:func:`analysis.methods.metrics.cagr`).
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Cited figures (see :func:`analysis.methods.series.pick`).
+    sources : pandas.DataFrame
+        The catalogue of sources.
+    territory_id : str
+        Territory of the series.
+    indicator : str
+        Indicator of the series.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Two tidy rows: ``<indicator>_growth_<a>_<b>`` (percent) and ``<indicator>_cagr_<a>_<b>``
+        (percent per year).
+
+    Raises
+    ------
+    InsufficientDataError
+        When the series has no figure or fewer than 2 years.
+    """
     s, _ = series.pick(facts, sources, territory_id, indicator)
     if len(s) < 2:
         raise InsufficientDataError(f"{indicator} of {territory_id}: fewer than 2 years")
@@ -164,14 +218,44 @@ def _series_rows(facts, sources, tid: str) -> list[pd.DataFrame]:
 
 def size_adjusted_fit(inputs: Inputs, population_vintage: int) -> models.SizeAdjustedResult:
     """The size-adjusted model on each capital's latest declared count (:data:`REFERENCE_YEAR`),
-    with the population of the area each count describes as exposure."""
+    with the population of the area each count describes as exposure.
+
+    ``log μ_i = b0 + log(pop_i)``, Poisson or NB2 (Cameron & Trivedi 2013); see
+    :func:`analysis.methods.models.fit_size_adjusted`.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    population_vintage : int
+        Census year of the exposure populations.
+
+    Returns
+    -------
+    SizeAdjustedResult
+        The fitted model.
+    """
     counts, _ = density.latest_declared(inputs, REFERENCE_YEAR)
     pop = density.own_area_population(inputs, counts, population_vintage)
     return models.fit_size_adjusted(counts.drop(columns="area"), pop)
 
 
 def size_adjusted_rows(fit: models.SizeAdjustedResult, population_vintage: int) -> pd.DataFrame:
-    """Observed / expected ratio and its rank, on the latest declared counts."""
+    """Observed / expected ratio and its rank, on the latest declared counts.
+
+    Parameters
+    ----------
+    fit : SizeAdjustedResult
+        The result of :func:`size_adjusted_fit`.
+    population_vintage : int
+        Census year of the exposure, named in the unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS` rows: ``startups_declared_observed_to_expected`` with its exact 95 %
+        interval, and ``startups_declared_observed_to_expected_rank`` (1 = most above expected).
+    """
     perf = fit.performance
     ratio = pd.DataFrame(
         {
@@ -200,7 +284,32 @@ def index_fit(
 ) -> tuple[composite_index.IndexUncertainty, pd.DataFrame, dict[str, str]]:
     """The composite index with equal weights, :data:`INDEX_DRAWS` draws, seed :data:`INDEX_SEED`.
 
-    Returns the Monte Carlo result, its input frame and the capitals left out with the reason.
+    Min-max and z-score normalisations, arithmetic aggregation, rank intervals by Monte Carlo
+    (OECD/JRC 2008; Saisana et al. 2005); see :func:`analysis.methods.composite_index.monte_carlo`.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    population_vintage : int
+        Census year of the populations the inputs are computed on.
+    perimeter : str or None, default None
+        The capitals' perimeter; None for the default.
+
+    Returns
+    -------
+    mc : IndexUncertainty
+        The Monte Carlo result (without sensitivity indices).
+    frame : pandas.DataFrame
+        Its input frame.
+    excluded : dict of str to str
+        The capitals left out, with the reason.
+
+    Raises
+    ------
+    InsufficientDataError
+        When a capital's region has no population for `population_vintage`, or no capital
+        has every input.
     """
     frame, excluded = ecosystem.index_inputs(inputs, population_vintage, perimeter)
     mc = composite_index.monte_carlo(frame, n_draws=INDEX_DRAWS, seed=INDEX_SEED, sensitivity=False)
@@ -210,7 +319,23 @@ def index_fit(
 def index_rows(
     mc: composite_index.IndexUncertainty, population_vintage: int, n_indicators: int
 ) -> pd.DataFrame:
-    """Composite index median rank with its 90 % rank interval (equal weights)."""
+    """Composite index median rank with its 90 % rank interval (equal weights).
+
+    Parameters
+    ----------
+    mc : IndexUncertainty
+        The result of :func:`index_fit`.
+    population_vintage : int
+        Census year of the inputs, used as the rows' year.
+    n_indicators : int
+        Number of indicators of the index, named in the unit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS` rows, indicator ``ecosystem_index_median_rank``, ``ci_low`` and
+        ``ci_high`` the 90 % rank interval.
+    """
     r = mc.ranks
     return pd.DataFrame(
         {

@@ -41,9 +41,34 @@ def cited_series(
     years: tuple[int, int],
     indicators: tuple[str, ...] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every available series of `territory` in `years`: (tidy series, disagreements).
+    """Every available series of `territory` in `years`, and the figures the series rule set
+    aside.
 
-    Indicators without any figure are simply absent; :func:`missing_series` lists them.
+    Indicators without any figure are simply absent; :func:`missing_series` lists them. Where
+    sources disagree, :func:`analysis.methods.series.pick` chooses one value per year.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    territory : str
+        Territory id.
+    years : tuple of int
+        First and last year, inclusive.
+    indicators : tuple of str or None, default None
+        Indicators looked for; None for every labelled one (:data:`SERIES_LABELS`).
+
+    Returns
+    -------
+    series : pandas.DataFrame
+        Tidy series (:data:`~analysis.core.tidy.TIDY`), empty with those columns when none.
+    conflicts : pandas.DataFrame
+        Every candidate of each year with several figures, and whether it was kept.
+
+    Raises
+    ------
+    ParameterError
+        When `territory` is not a known territory id.
     """
     territories.check_territory(territory)
     facts, sources = inputs.facts, inputs.sources
@@ -65,7 +90,24 @@ def cited_series(
 
 
 def missing_series(series_df: pd.DataFrame, territory: str, years: tuple[int, int]) -> pd.DataFrame:
-    """For each labelled indicator, the years of `years` without a cited figure."""
+    """For each labelled indicator, the years of `years` without a cited figure.
+
+    Parameters
+    ----------
+    series_df : pandas.DataFrame
+        Tidy series of the territory (as from :func:`cited_series`).
+    territory : str
+        Territory id, carried to every row.
+    years : tuple of int
+        First and last year, inclusive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, indicator, label, years_with_data, missing_years``, one row per
+        labelled indicator; ``missing_years`` as ranges (``2016-2017, 2019``), ``none``, or
+        ``all`` when the indicator has no figure.
+    """
     all_years = set(range(years[0], years[1] + 1))
     rows = []
     for ind, label in SERIES_LABELS.items():
@@ -119,8 +161,31 @@ def shares_of_region_and_france(
     inputs: Inputs, territory: str, years: tuple[int, int]
 ) -> pd.DataFrame:
     """Shares computed within one counter: EY territory / EY region, EY region / EY France,
-    Business France region / Business France France. Tidy, in percent:
-    ``value = part / whole * 100`` (:func:`analysis.methods.metrics.share_of`)."""
+    Business France region / Business France France.
+
+    Tidy, in percent: ``value = part / whole * 100``
+    (:func:`analysis.methods.metrics.share_of`), for the years both are cited.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    territory : str
+        Territory id (a capital, a region, or France, which has no share).
+    years : tuple of int
+        First and last year, inclusive.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy shares sorted by indicator, territory and year; empty (same columns) when none
+        can be computed.
+
+    Raises
+    ------
+    ParameterError
+        When `territory` is not a known territory id.
+    """
     territories.check_territory(territory)
     facts, sources = inputs.facts, inputs.sources
     kind = territories.territory_kind(territory)

@@ -63,7 +63,21 @@ COLUMNS = ["epci_siren", "epci_name", "first_treated", "labels", "source_ids"]
 
 def first_treated_year(label_date: str, late_month: int = LATE_MONTH) -> int:
     """The first year a label announced on `label_date` (``YYYY-MM-DD``) treats whole:
-    its own year, or the next one when it came in or after `late_month`."""
+    its own year, or the next one when it came in or after `late_month`.
+
+    Parameters
+    ----------
+    label_date : str
+        Announcement date, ``YYYY-MM-DD``.
+    late_month : int, default LATE_MONTH
+        First month whose announcements count from the next year.
+
+    Returns
+    -------
+    int
+        ``year + 1`` if ``month >= late_month`` else ``year`` (2019-04-03 gives 2019;
+        2014-11-12 gives 2015 with the default).
+    """
     year, month = int(label_date[:4]), int(label_date[5:7])
     return year + 1 if month >= late_month else year
 
@@ -77,10 +91,33 @@ def cohorts(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The treated EPCIs with their first treated year, and the EPCIs left out of the controls.
 
+    An EPCI's first treated year is the earliest :func:`first_treated_year` of the labels
+    that name one of its communes (or, for a capital, of its `perimeter`).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The tables, loaded once.
+    perimeter : str or None, default None
+        The capitals' perimeter whose EPCIs the capital label treats; None for the default.
+    population_vintage : int or None, default None
+        Census year of the commune-to-EPCI geography; None for the default.
+    late_month : int, default LATE_MONTH
+        First month whose announcements count from the next year.
+    data_dir : path or None, default None
+        Data folder of the derived tables; None for the package's.
+
     Returns
     -------
-    ``(treated, excluded)``: ``treated`` has :data:`COLUMNS` (``labels`` lists each label as
-    ``date name``); ``excluded`` has ``epci_siren, reason``.
+    treated : pandas.DataFrame
+        :data:`COLUMNS` (``labels`` lists each label as ``date name``), by ``epci_siren``.
+    excluded : pandas.DataFrame
+        ``epci_siren, reason``: EPCIs of labels that name no city, kept out of the controls.
+
+    Raises
+    ------
+    ParameterError
+        When `perimeter`, `population_vintage` or `late_month` is not allowed.
     """
     perimeter = rules.perimeter(perimeter)
     vintage = rules.population_vintage(population_vintage)

@@ -45,13 +45,20 @@ def listing(
     inputs : the loaded tables (:func:`analysis.data.inputs.load_inputs`).
     perimeter : ``label``, ``core``, or None for both.
     population_vintage : census year of the EPCI populations (default vintage if None).
+    data_dir : data folder of the derived tables (the package's if None).
 
     Returns
     -------
     DataFrame with :data:`COLUMNS`: ``commune_code`` and ``commune_name`` are the cited
     places in the EPCI (``;``-separated; for ``core``, the main cities), ``population`` the
     EPCI's population municipale (the sum over its communes of the vintage, as in the
-    derived table ``territory_population``), ``source_ids`` the label sources and the geography.
+    derived table ``territory_population``), ``source_ids`` the label sources and the
+    geography.
+
+    Raises
+    ------
+    ParameterError
+        When `perimeter` or `population_vintage` is not allowed.
     """
     vintage = rules.population_vintage(population_vintage)
     p = inputs.perimeters

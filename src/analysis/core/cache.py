@@ -40,7 +40,21 @@ def cached_on_files(
     """Memoise a function of hashable arguments on those arguments and on the fingerprint of
     ``files(*args, **kwargs)``, the files it reads.
 
-    Callers receive the cached object itself: return immutable values, or copy.
+    The fingerprint is each file's ``(path, size, mtime_ns)``, so an edited file is read
+    again; :func:`reload` forgets every cache. Callers receive the cached object itself:
+    return immutable values, or copy.
+
+    Parameters
+    ----------
+    files : callable
+        Called with the decorated function's arguments; returns the paths it reads.
+    maxsize : int, default 16
+        Entries kept (least recently used dropped first).
+
+    Returns
+    -------
+    callable
+        A decorator; the decorated function has a ``cache_clear()`` method.
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:

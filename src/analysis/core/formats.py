@@ -40,7 +40,21 @@ def sniff(head: bytes) -> str | None:
 
 
 def sniff_file(path: Path | str, n: int = 64) -> str | None:
-    """:func:`sniff` on the first `n` bytes of a file (None if it cannot be read)."""
+    """:func:`sniff` on the first `n` bytes of a file (None if it cannot be read).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The file.
+    n : int, default 64
+        Number of leading bytes read.
+
+    Returns
+    -------
+    str or None
+        The format its first bytes announce (e.g. ``gzip``, ``HTML page``), or None for plain
+        text, an unknown format or a file that cannot be read.
+    """
     try:
         with open(path, "rb") as f:
             return sniff(f.read(n))

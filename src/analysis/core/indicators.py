@@ -105,7 +105,26 @@ def shown(value: float) -> str:
 
 
 def check_figure(indicator: str, unit: str, value: float) -> str | None:
-    """What is wrong with one figure, or None. Used by the facts reader on every row."""
+    """What is wrong with one figure, or None. Used by the facts reader on every row.
+
+    A figure is right when its indicator is declared in :data:`INDICATORS`, its unit is the
+    indicator's, and its value is finite, within the indicator's range ``[lo, hi]`` and a
+    whole number for a count.
+
+    Parameters
+    ----------
+    indicator : str
+        Indicator name.
+    unit : str
+        Unit as written in the row.
+    value : float
+        The figure.
+
+    Returns
+    -------
+    str or None
+        One sentence naming the column at fault (``column 'unit': ...``), or None.
+    """
     spec = INDICATORS.get(indicator)
     if spec is None:
         close = difflib.get_close_matches(indicator, list(INDICATORS), n=1)

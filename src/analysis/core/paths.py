@@ -54,7 +54,22 @@ def shown(path: Path | str) -> str:
 
 
 def posix_relative(path: Path | str, base: Path | str) -> str:
-    """POSIX path of `path` relative to `base` when below it, else absolute."""
+    """POSIX path of `path` relative to `base` when below it, else absolute.
+
+    Both are resolved first (symbolic links followed).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The path shown.
+    base : pathlib.Path or str
+        The folder it is made relative to.
+
+    Returns
+    -------
+    str
+        ``a/b.csv`` when `path` is below `base`, else the absolute POSIX path.
+    """
     try:
         return Path(path).resolve().relative_to(Path(base).resolve()).as_posix()
     except ValueError:

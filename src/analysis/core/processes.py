@@ -12,7 +12,22 @@ import os
 
 
 def terminate_descendants(pid: int | None = None, timeout: float = 3.0) -> int:
-    """Terminate every descendant of `pid` (default: this process); return how many there were."""
+    """Terminate every descendant of `pid` (default: this process); return how many there were.
+
+    SIGTERM first, then SIGKILL for any still alive after `timeout` seconds.
+
+    Parameters
+    ----------
+    pid : int or None, default None
+        Process whose descendants are stopped; None for this process.
+    timeout : float, default 3.0
+        Seconds to wait after each signal.
+
+    Returns
+    -------
+    int
+        Number of descendants found (0 when `pid` does not exist).
+    """
     import psutil
 
     try:

@@ -112,7 +112,28 @@ def territory_kind(territory_id: str) -> str:
 def check_territory(
     territory_id: object, *, parameter: str = "territory", capitals_only: bool = False
 ) -> str:
-    """Return `territory_id` if it is known, else raise listing the valid ids."""
+    """Return `territory_id` if it is known, else raise listing the valid ids.
+
+    Parameters
+    ----------
+    territory_id : object
+        The id to check.
+    parameter : str, default "territory"
+        Name of the parameter, at the head of the error message.
+    capitals_only : bool, default False
+        Accept only the 13 capital ids (not the regions nor ``france``).
+
+    Returns
+    -------
+    str
+        `territory_id`, unchanged.
+
+    Raises
+    ------
+    ParameterError
+        ``<parameter>: unknown territory ...; valid ids: ...`` when `territory_id` is not a
+        string of the valid ids.
+    """
     valid = CAPITALE_IDS if capitals_only else valid_territory_ids()
     if not isinstance(territory_id, str) or territory_id not in valid:
         raise ParameterError(

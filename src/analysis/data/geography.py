@@ -91,12 +91,48 @@ VINTAGES: tuple[GeoVintage, ...] = (
 
 
 def tarball_path(v: GeoVintage, data_dir: Path | None = None) -> Path:
+    """Where the vintage's npm tarball is kept: ``raw/<source_id>/<tarball_name>``.
+
+    Parameters
+    ----------
+    v : GeoVintage
+        The geography vintage.
+    data_dir : pathlib.Path or None, default None
+        Data folder; None for the package's.
+
+    Returns
+    -------
+    pathlib.Path
+        The tarball's path (it may not exist yet).
+    """
     base = data_root(data_dir)
     return base / "raw" / v.source_id / v.tarball_name
 
 
 def fetch_tarball(v: GeoVintage, data_dir: Path | None = None) -> Path:
-    """Download the tarball with ``npm pack`` and keep it only if its sha256 is the recorded one."""
+    """Download the tarball with ``npm pack`` and keep it only if its sha256 is the recorded one.
+
+    A tarball already present with the recorded sha256 is kept as it is.
+
+    Parameters
+    ----------
+    v : GeoVintage
+        The geography vintage.
+    data_dir : pathlib.Path or None, default None
+        Data folder; None for the package's.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified tarball.
+
+    Raises
+    ------
+    DataError
+        When npm is not installed or ``npm pack`` fails.
+    ChecksumError
+        When the downloaded tarball's sha256 is not the one in its sidecar (nothing is written).
+    """
     target = tarball_path(v, data_dir)
     expected = read_sidecar(target)["sha256"]
     if target.is_file() and sha256_file(target) == expected:
@@ -126,7 +162,27 @@ def fetch_tarball(v: GeoVintage, data_dir: Path | None = None) -> Path:
 
 
 def read_package_json(tarball: Path, member: str) -> list[dict]:
-    """One JSON file of the npm tarball (``package/data/<member>``), verified first."""
+    """One JSON file of the npm tarball (``package/data/<member>``), verified first.
+
+    Parameters
+    ----------
+    tarball : pathlib.Path
+        The npm tarball, with its sidecar.
+    member : str
+        File name under ``package/data/`` (e.g. ``communes.json``).
+
+    Returns
+    -------
+    list of dict
+        The parsed JSON.
+
+    Raises
+    ------
+    ChecksumError
+        When the tarball's sha256 differs from its sidecar.
+    DataError
+        When the member is missing or cannot be read as JSON.
+    """
     expected = read_sidecar(tarball)["sha256"]
     actual = sha256_file(tarball)
     if actual != expected:
@@ -145,7 +201,21 @@ def read_package_json(tarball: Path, member: str) -> list[dict]:
 
 
 def epci_table(epci: list[dict], v: GeoVintage) -> pd.DataFrame:
-    """Every EPCI of the vintage with its own population columns (its census year)."""
+    """Every EPCI of the vintage with its own population columns (its census year).
+
+    Parameters
+    ----------
+    epci : list of dict
+        The tarball's ``epci.json`` (each EPCI with its ``membres``).
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per EPCI: ``census_year, geo_version, epci_siren, epci_name, epci_type,
+        population_municipale, population_totale, n_communes, source_id``.
+    """
     rows = [
         {
             "census_year": v.epci_census_year,
@@ -205,8 +275,26 @@ def perimeter_epcis(
 ) -> dict[tuple[str, str], list[PerimeterEpci]]:
     """(capital, perimeter) -> its EPCIs (first anchor's first), each with anchors and sources.
 
-    Raises DataError when an anchor commune is in no EPCI of the vintage, or when one EPCI
-    would belong to two capitals within one perimeter.
+    Parameters
+    ----------
+    epci : list of dict
+        The tarball's ``epci.json`` (each EPCI with its ``membres``).
+    anchors : dict
+        (capital, perimeter) -> anchor commune -> citing sources, from
+        :func:`perimeter_anchors`.
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    dict of (str, str) to list of PerimeterEpci
+        The EPCIs of each capital's perimeter.
+
+    Raises
+    ------
+    DataError
+        When an anchor commune is in no EPCI of the vintage, or when one EPCI would belong to
+        two capitals within one perimeter.
     """
     member_of = _commune_to_epci(epci)
     out: dict[tuple[str, str], list[PerimeterEpci]] = {}
@@ -238,7 +326,23 @@ def perimeter_epcis(
 def communes_table(communes: list[dict], epci: list[dict], v: GeoVintage) -> pd.DataFrame:
     """Every commune of the vintage with its EPCI, department and region; the arrondissements
     municipaux, delegated and associated communes point to their commune (a register may
-    write their codes)."""
+    write their codes).
+
+    Parameters
+    ----------
+    communes : list of dict
+        The tarball's ``communes.json``.
+    epci : list of dict
+        The tarball's ``epci.json`` (each EPCI with its ``membres``).
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per code, ``parent_commune_code`` empty for a commune; a population only for
+        communes and arrondissements municipaux.
+    """
     member_of = _commune_to_epci(epci)
     actual = {c["code"]: c for c in communes if c["type"] == "commune-actuelle"}
     rows = []
@@ -278,7 +382,21 @@ def communes_table(communes: list[dict], epci: list[dict], v: GeoVintage) -> pd.
 def territories_table(
     perims: dict[tuple[str, str], list[PerimeterEpci]], v: GeoVintage
 ) -> pd.DataFrame:
-    """The EPCIs of every capital's two perimeters, with their anchors and sources."""
+    """The EPCIs of every capital's two perimeters, with their anchors and sources.
+
+    Parameters
+    ----------
+    perims : dict
+        (capital, perimeter) -> its EPCIs, from :func:`perimeter_epcis`.
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per capital, perimeter and EPCI, ``anchor_communes`` and ``source_ids``
+        ``;``-joined (the geography's source included).
+    """
     rows = [
         {
             "territory_id": tid,
@@ -297,7 +415,20 @@ def territories_table(
 
 
 def departments_table(departments: list[dict], v: GeoVintage) -> pd.DataFrame:
-    """Every department of the vintage with its name and region."""
+    """Every department of the vintage with its name and region.
+
+    Parameters
+    ----------
+    departments : list of dict
+        The tarball's ``departements.json``.
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per department.
+    """
     return pd.DataFrame(
         [
             {
@@ -317,7 +448,32 @@ def territory_population_table(
     communes: list[dict], perims: dict[tuple[str, str], list[PerimeterEpci]], v: GeoVintage
 ) -> pd.DataFrame:
     """Population municipale of each capital's two perimeters: the sum of their EPCIs'
-    communes (or of the EPCI totals, see VINTAGES)."""
+    communes (or of the EPCI totals, see VINTAGES).
+
+    ``P = sum of population_municipale over the member communes`` (INSEE), or the sum of the
+    EPCI totals when ``v.capital_population_from == "epci"``.
+
+    Parameters
+    ----------
+    communes : list of dict
+        The tarball's ``communes.json``.
+    perims : dict
+        (capital, perimeter) -> its EPCIs, from :func:`perimeter_epcis`.
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per capital and perimeter, with its EPCIs, region, number of communes and
+        population.
+
+    Raises
+    ------
+    DataError
+        When a member commune has no population, or EPCI totals are asked for while the EPCI
+        and commune census years differ.
+    """
     pop = {c["code"]: c.get("population") for c in communes if c["type"] == "commune-actuelle"}
     region = {c["code"]: c.get("region", "") for c in communes if c["type"] == "commune-actuelle"}
     rows = []
@@ -360,6 +516,20 @@ def region_population_table(
     régions, *hors Mayotte* as in INSEE's legal populations: the 2019 geography gives Mayotte
     no population, and the 2026 one gives it the 2017 census (see the 6.0.0 README), which
     would mix vintages. Collectivités d'outre-mer are excluded.
+
+    Parameters
+    ----------
+    communes : list of dict
+        The tarball's ``communes.json``.
+    regions : list of dict
+        The tarball's ``regions.json`` (names).
+    v : GeoVintage
+        The geography vintage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per region, then France.
     """
     df = pd.DataFrame(
         [
@@ -447,7 +617,20 @@ def build_tables(data_dir: Path | None = None) -> dict[str, pd.DataFrame]:
 
 def write_derived(tables: dict[str, pd.DataFrame], data_dir: Path | None = None) -> list[Path]:
     """Write the tables and their sidecars, all or none; each sidecar records the inputs' sha256
-    (paths relative to the data folder, so that a copy of the folder stays valid)."""
+    (paths relative to the data folder, so that a copy of the folder stays valid).
+
+    Parameters
+    ----------
+    tables : dict of str to pandas.DataFrame
+        Derived table name -> table, from :func:`build_tables`.
+    data_dir : pathlib.Path or None, default None
+        Data folder; None for the package's.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The CSV files written under ``derived/``.
+    """
     base = data_root(data_dir)
     sources = [tarball_path(v, base) for v in VINTAGES] + raw_tables("label_places", base)
     inputs = [
@@ -475,7 +658,29 @@ def write_derived(tables: dict[str, pd.DataFrame], data_dir: Path | None = None)
 def build(
     data_dir: Path | None = None, fetch: bool = False, progress: Iterable | None = None
 ) -> list[Path]:
-    """Fetch (optionally) and verify the tarballs, then rebuild every derived geography table."""
+    """Fetch (optionally) and verify the tarballs, then rebuild every derived geography table.
+
+    Parameters
+    ----------
+    data_dir : pathlib.Path or None, default None
+        Data folder; None for the package's.
+    fetch : bool, default False
+        Download the tarballs with npm first (:func:`fetch_tarball`).
+    progress : iterable or None, default None
+        Not used.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The CSV files written.
+
+    Raises
+    ------
+    DataError
+        When a tarball is missing (without `fetch`) or unreadable, or a table fails its schema.
+    ChecksumError
+        When a tarball's sha256 differs from its sidecar.
+    """
     if fetch:
         for v in VINTAGES:
             fetch_tarball(v, data_dir)

@@ -226,6 +226,25 @@ def resolve_weights(weights: Any, indicators: Sequence[str]) -> pd.Series:
     `weights` is ``None`` (equal weights ``1/k``), a mapping ``{indicator: weight}`` with one
     entry per indicator, or a sequence aligned to `indicators`. Weights must be >= 0 with a
     positive sum; a zero weight leaves an indicator out of the score.
+
+    Parameters
+    ----------
+    weights : None, mapping or sequence
+        None, ``{indicator: weight}`` with every indicator, or one weight per indicator in the
+        order of `indicators`.
+    indicators : sequence of str
+        The indicators, in order.
+
+    Returns
+    -------
+    pandas.Series
+        Weights named ``weight``, indexed by `indicators`, summing to 1.
+
+    Raises
+    ------
+    ParameterError
+        When an indicator is unknown or has no weight, the number of weights is wrong, or a
+        weight is not a number >= 0 or they do not sum to a positive value.
     """
     indicators = list(indicators)
     k = len(indicators)
@@ -338,7 +357,7 @@ def normalise(
     direction: Mapping[str, float] | None = None,
     floor: float = 0.0,
 ) -> pd.DataFrame:
-    """Normalise each indicator across territories (Handbook step 5).
+    """Normalise each indicator across territories (Handbook step 5; OECD/JRC 2008, §5).
 
     - ``minmax``: ``(x - min) / (max - min)`` in [0, 1]; with ``floor`` = ε > 0 the result is
       rescaled to ``ε + (1 - ε) (x - min) / (max - min)`` in [ε, 1] (for geometric aggregation).
@@ -347,9 +366,32 @@ def normalise(
     ``direction[i] = -1`` turns indicator i around first (``x -> -x``, so min-max gives
     ``(max - x) / (max - min)``). Both methods are invariant to ``x -> a x + b`` with a > 0.
 
-    Returns ``territory_id, indicator, value, unit, source_ids`` sorted by indicator (in input
-    order) and territory; ``unit`` is ``"min-max (0-1)"`` or ``"z-score"``. A constant
-    indicator raises :class:`ParameterError`.
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``territory_id, indicator, value`` (optionally ``sd`` and ``source_ids``), one value per
+        territory and indicator, every indicator present for every territory.
+    method : {"minmax", "zscore"}, default "minmax"
+        Normalisation.
+    direction : mapping of str to float, or None, default None
+        ``{indicator: +1 or -1}``; -1 turns an indicator around (lower is better). None: all +1.
+    floor : float, default 0.0
+        ε in [0, 1) of the min-max rescaling; min-max only.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, indicator, value, unit, source_ids`` sorted by indicator (in input order)
+        and territory; ``unit`` is ``"min-max (0-1)"`` (``"min-max (ε-1)"`` with a floor) or
+        ``"z-score"``.
+
+    Raises
+    ------
+    ParameterError
+        When the method or the floor is not allowed, a direction is invalid, a value is
+        missing or not numeric, or an indicator is constant.
+    InsufficientDataError
+        When `df` is empty.
     """
     method = _choice("normalisation", method, NORMALISATIONS)
     if not isinstance(floor, numbers.Real) or not 0.0 <= floor < 1.0:
@@ -372,15 +414,33 @@ def normalise(
 
 
 def aggregate(norm: pd.DataFrame, weights: Any = None, method: str = "arithmetic") -> pd.DataFrame:
-    """Aggregate normalised indicators into one score per territory (Handbook step 6).
+    """Aggregate normalised indicators into one score per territory (Handbook step 6;
+    OECD/JRC 2008, §6).
 
     - ``arithmetic``: ``score = sum_i w_i x_i`` (fully compensatory);
     - ``geometric``: ``score = prod_i x_i ** w_i`` (partly compensatory); every value must be
       > 0 — min-max values are 0 for the lowest territory, so normalise with
       ``floor=GEOMETRIC_FLOOR`` first (as :func:`composite` does); z-scores cannot be used.
 
-    `weights` as in :func:`resolve_weights` (normalised to sum 1). `norm` is a frame like the
-    output of :func:`normalise`. Returns ``territory_id, score, source_ids`` by territory.
+    Parameters
+    ----------
+    norm : pandas.DataFrame
+        Normalised indicators, a frame like the output of :func:`normalise`.
+    weights : None, mapping or sequence, default None
+        As in :func:`resolve_weights`; None gives equal weights.
+    method : {"arithmetic", "geometric"}, default "arithmetic"
+        Aggregation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, score, source_ids``, one row per territory.
+
+    Raises
+    ------
+    ParameterError
+        When the method is not allowed, a weight is invalid, a value is missing, or a value is
+        not > 0 under geometric aggregation.
     """
     method = _choice("aggregation", method, AGGREGATIONS)
     m = _matrix(norm, check_constant=False)
@@ -408,14 +468,40 @@ def composite(
     aggregation: str = "arithmetic",
     direction: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """The composite index: orient, normalise, weight and aggregate, then rank.
+    """The composite index: orient, normalise, weight and aggregate, then rank (OECD/JRC 2008,
+    steps 5-6).
 
     ``score_c = sum_i w_i z_ci`` (arithmetic) or ``prod_i z_ci ** w_i`` (geometric), where
     ``z`` is the :func:`normalise` of the oriented data; for geometric aggregation min-max
     values are taken in ``[GEOMETRIC_FLOOR, 1]`` and z-scores are refused.
 
-    Returns ``territory_id, score, rank, source_ids`` sorted by rank then territory; rank 1 is
-    the highest score and ties share the smallest rank.
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``territory_id, indicator, value`` (optionally ``sd`` and ``source_ids``), one value per
+        territory and indicator, every indicator present for every territory.
+    weights : None, mapping or sequence, default None
+        As in :func:`resolve_weights`; None gives equal weights.
+    normalisation : {"minmax", "zscore"}, default "minmax"
+        Normalisation (:func:`normalise`).
+    aggregation : {"arithmetic", "geometric"}, default "arithmetic"
+        Aggregation (:func:`aggregate`).
+    direction : mapping of str to float, or None, default None
+        ``{indicator: +1 or -1}``; -1 turns an indicator around (lower is better). None: all +1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``territory_id, score, rank, source_ids`` sorted by rank then territory; rank 1 is the
+        highest score and ties share the smallest rank.
+
+    Raises
+    ------
+    ParameterError
+        When a choice is not allowed, a weight or direction is invalid, a value is missing or
+        not numeric, or an indicator is constant.
+    InsufficientDataError
+        When `df` is empty.
     """
     normalisation = _choice("normalisation", normalisation, NORMALISATIONS)
     aggregation = _choice("aggregation", aggregation, AGGREGATIONS)
@@ -442,14 +528,40 @@ def drop_one(
     aggregation: str = "arithmetic",
     direction: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """How far the ranks move when each indicator is left out (Handbook step 8).
+    """How far the ranks move when each indicator is left out (Handbook step 8; OECD/JRC 2008).
 
     For each indicator i, the composite is recomputed without it (its weight set to 0, the
     others rescaled to sum 1) and compared with the full composite:
     ``mean_abs_rank_shift = (1/M) sum_c |rank_c - rank_c^(-i)|`` over the M territories, and
     ``max_abs_rank_shift`` the largest such shift. NaN when no other indicator has a positive
-    weight. Returns ``indicator, weight, mean_abs_rank_shift, max_abs_rank_shift`` in input
-    order.
+    weight.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``territory_id, indicator, value`` (optionally ``sd`` and ``source_ids``), one value per
+        territory and indicator, every indicator present for every territory.
+    weights : None, mapping or sequence, default None
+        As in :func:`resolve_weights`; None gives equal weights.
+    normalisation : {"minmax", "zscore"}, default "minmax"
+        Normalisation (:func:`normalise`).
+    aggregation : {"arithmetic", "geometric"}, default "arithmetic"
+        Aggregation (:func:`aggregate`).
+    direction : mapping of str to float, or None, default None
+        ``{indicator: +1 or -1}``; -1 turns an indicator around (lower is better). None: all +1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``indicator, weight, mean_abs_rank_shift, max_abs_rank_shift`` in input order.
+
+    Raises
+    ------
+    ParameterError
+        When a choice is not allowed, a weight or direction is invalid, a value is missing or
+        not numeric, or an indicator is constant.
+    InsufficientDataError
+        When `df` is empty.
     """
     normalisation = _choice("normalisation", normalisation, NORMALISATIONS)
     aggregation = _choice("aggregation", aggregation, AGGREGATIONS)
@@ -623,6 +735,42 @@ def monte_carlo(
     ``draws`` keeps sample A only; the streams come from ``np.random.default_rng(seed)``
     (spawned per sample and per factor, so fixing one factor does not change the draws of the
     others). ``dropped`` is :func:`drop_one` under the nominal settings.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``territory_id, indicator, value`` (optionally ``sd`` and ``source_ids``), one value per
+        territory and indicator, every indicator present for every territory.
+    weights : None, mapping or sequence, default None
+        As in :func:`resolve_weights`; None gives equal weights.
+    n_draws : int, default 1000
+        Number of draws of each sample, >= 1.
+    seed : int or None, default 0
+        Seed of ``np.random.default_rng``; None draws fresh entropy (not reproducible).
+    concentration : float or None, default 50.0
+        Dirichlet concentration of the weights, > 0; None or ``np.inf`` keeps them fixed.
+    normalisations : sequence of str, default ("minmax", "zscore")
+        Normalisations drawn uniformly, each once; the first is the nominal one.
+    aggregation : {"arithmetic", "geometric"}, default "arithmetic"
+        Aggregation (:func:`aggregate`).
+    direction : mapping of str to float, or None, default None
+        ``{indicator: +1 or -1}``; -1 turns an indicator around (lower is better). None: all +1.
+    sensitivity : bool, default True
+        Estimate the sensitivity indices (runs the model ``n_draws * (2 + factors)`` times).
+
+    Returns
+    -------
+    IndexUncertainty
+        ``ranks``, ``draws``, ``weights``, ``sensitivity`` (empty when `sensitivity` is False)
+        and ``dropped``.
+
+    Raises
+    ------
+    ParameterError
+        When `n_draws`, `concentration`, a normalisation, the aggregation, a weight or a
+        direction is invalid, or a value is missing or not numeric.
+    InsufficientDataError
+        When `df` is empty.
     """
     if isinstance(n_draws, bool) or not isinstance(n_draws, numbers.Integral) or n_draws < 1:
         raise ParameterError(f"n_draws: expected an integer >= 1, got {n_draws!r}")

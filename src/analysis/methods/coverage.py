@@ -29,6 +29,24 @@ def coverage_matrix(facts: pd.DataFrame, territory_ids: list[str] | None = None)
     """Territory × indicator rows, one column per year: the number of sources (0 = missing).
 
     Disagreement shows as a count above 1; whether values differ is in :func:`coverage`.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Cited figures with ``territory_id, indicator, year, value, source_id``.
+    territory_ids : list of str or None, default None
+        Territories kept; None keeps every territory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``(territory_id, indicator)``, one int column per year (as text) from the
+        first to the last year with a figure.
+
+    Raises
+    ------
+    InsufficientDataError
+        When `facts` is empty or holds no figure for `territory_ids`.
     """
     cov = coverage(facts)
     if territory_ids is not None:

@@ -734,6 +734,13 @@ def estimate(
     DataFrame with exactly the columns :data:`COLUMNS`; ``estimate``, ``ci_low`` and
     ``ci_high`` are relative changes (``exp(θ) - 1``; -1 and +inf for open interval
     sides); the ``pretrend`` row has only a p-value.
+
+    Raises
+    ------
+    ParameterError
+        Naming the argument when a choice is not allowed, a number is out of range, or
+        callaway_santanna is asked on the count scale; naming the column when the panel
+        fails :func:`analysis.methods.panels.check_panel`.
     """
     estimator = _choice(estimator, "estimator", ESTIMATORS)
     if outcome_scale is None:
@@ -761,8 +768,24 @@ def estimate(
 
 def compare(panel: pd.DataFrame, **kwargs: object) -> pd.DataFrame:
     """Every estimator on the same panel, stacked: etwfe (count), etwfe on ``log(1 + y)``,
-    Callaway–Sant'Anna and the biased TWFE baseline (keyword arguments as :func:`estimate`,
-    without ``estimator`` and ``outcome_scale``)."""
+    Callaway–Sant'Anna and the biased TWFE baseline.
+
+    Parameters
+    ----------
+    panel : a long panel (:func:`analysis.methods.panels.check_panel`).
+    **kwargs : keyword arguments of :func:`estimate`, without ``estimator`` and
+        ``outcome_scale``; ``n_draws``, ``seed`` and ``block_size`` go to etwfe only.
+
+    Returns
+    -------
+    DataFrame with the columns :data:`COLUMNS`, the four estimators' rows stacked in that
+    order (``estimator`` = ``etwfe (log1p)`` for the second).
+
+    Raises
+    ------
+    ParameterError
+        When ``estimator`` or ``outcome_scale`` is given, or as :func:`estimate`.
+    """
     for bad in ("estimator", "outcome_scale"):
         if bad in kwargs:
             raise ParameterError(f"{bad}: compare() runs every estimator; do not give {bad}")
@@ -791,12 +814,26 @@ def sensitivity(
     Callaway–Sant'Anna event study on ``log(1 + y)`` (it needs the event study's covariance
     matrix), for the average post-label effect.
 
+    Parameters
+    ----------
+    panel : a long panel (:func:`analysis.methods.panels.check_panel`).
+    outcome : the outcome column.
+    control : ``never`` (never-treated units) or ``rejected`` (never-treated units with
+        ``applicant = 1``).
+    m_values : the bounds ``M`` tried, each >= 0.
+    alpha : 1 - the intervals' level.
+
     Returns
     -------
     Columns ``M, ci_low, ci_high, breakdown_m``: the robust interval of the average effect
     as relative changes for each ``M``, and the breakdown value (the smallest ``M`` whose
     interval contains 0; NaN when none of the tried values reaches it, inf when the
     bound never includes 0).
+
+    Raises
+    ------
+    ParameterError
+        When `control`, `alpha` or `m_values` is invalid, or the panel fails its checks.
     """
     from diff_diff import HonestDiD
 
@@ -843,12 +880,32 @@ def minimum_detectable_effect(
     (:func:`_fit_noise`): unit means, year effects and an AR(1) log noise with the panel's
     variance and persistence. The label multiplies the treated post-label means by
     ``1 + effect``; power is the share of panels whose overall randomisation p-value is
-    below `alpha`. The MDE is interpolated linearly between the tried effects.
+    below `alpha`. The MDE is interpolated linearly between the tried effects:
+    ``mde = e_{j-1} + (power - p_{j-1}) (e_j - e_{j-1}) / (p_j - p_{j-1})`` at the first
+    tried effect ``e_j`` whose power ``p_j`` reaches `power`.
+
+    Parameters
+    ----------
+    panel : a long panel (:func:`analysis.methods.panels.check_panel`).
+    outcome : the outcome column.
+    control : ``rejected`` (comparison units with ``applicant = 1``) or ``never``.
+    power : the power to reach, in (0, 1).
+    alpha : the level of the randomisation test.
+    n_sims : simulated panels per effect (>= 2).
+    n_draws : randomisation draws per simulated panel.
+    effects : the relative effects tried (0.1 = +10 %), in increasing order.
+    seed : seed of the simulation and of each panel's draws.
 
     Returns
     -------
     Columns ``effect, power, n_sims`` (one row per tried effect) and, in
     ``attrs["mde"]``, the minimum detectable effect (NaN if no tried effect reaches `power`).
+
+    Raises
+    ------
+    ParameterError
+        When `power` or `n_sims` is out of range, ``control='rejected'`` without the column
+        ``applicant``, or the panel fails its checks.
     """
     if not 0 < power < 1:
         raise ParameterError(f"power: expected a number between 0 and 1, got {power!r}")

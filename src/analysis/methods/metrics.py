@@ -59,6 +59,31 @@ def density(
     one census year (a mix of vintages is refused). The unit records the vintage, e.g.
     ``start-ups per 100,000 inhabitants (population municipale 2023)``. A territory without a
     population raises, unless `skip_missing`: then its rows are left out (never filled).
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        Tidy counts, one row per territory and year.
+    population : pandas.DataFrame
+        Populations of one census year, one row per ``territory_id``.
+    per : int, default 100_000
+        Number of inhabitants the density is expressed per.
+    skip_missing : bool, default False
+        Leave out the counts of territories without a population instead of raising.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy densities (:data:`TIDY`), indicator suffixed ``_per_<per/1000>k`` when
+        ``per >= 1000``, sources joined with the population's.
+
+    Raises
+    ------
+    ParameterError
+        When `population` holds several census years or a population is not > 0, or `counts`
+        is not tidy.
+    InsufficientDataError
+        When a territory of `counts` has no population and `skip_missing` is False.
     """
     counts = as_tidy(counts)
     years = sorted(population["census_year"].unique())
@@ -95,7 +120,25 @@ def density(
 
 
 def growth_rate(v0: float, v1: float) -> float:
-    """Growth between two values, in percent: ``(v1 / v0 - 1) * 100``."""
+    """Growth between two values, in percent: ``(v1 / v0 - 1) * 100``.
+
+    Parameters
+    ----------
+    v0 : float
+        Start value, > 0.
+    v1 : float
+        End value.
+
+    Returns
+    -------
+    float
+        Growth in percent (100 -> 150 gives 50.0).
+
+    Raises
+    ------
+    ParameterError
+        When `v0` is not > 0.
+    """
     if v0 <= 0:
         raise ParameterError(f"growth needs a positive start value, got {v0}")
     return (v1 / v0 - 1.0) * 100.0
@@ -105,6 +148,23 @@ def cagr_rate(ratio: float, years: float) -> float:
     """Compound annual growth rate in percent: ``(ratio ** (1 / years) - 1) * 100``.
 
     ``ratio`` is end value / start value. Doubling over 4 years gives 18.92 %.
+
+    Parameters
+    ----------
+    ratio : float
+        End value / start value, > 0.
+    years : float
+        Number of years between the two values, > 0.
+
+    Returns
+    -------
+    float
+        Percent per year.
+
+    Raises
+    ------
+    ParameterError
+        When `years` or `ratio` is not > 0.
     """
     if years <= 0:
         raise ParameterError(f"CAGR needs a positive number of years, got {years}")
@@ -114,7 +174,30 @@ def cagr_rate(ratio: float, years: float) -> float:
 
 
 def growth(series: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
-    """Growth of one series between `start` and `end`, in percent."""
+    """Growth of one series between `start` and `end`, in percent: ``(v_end / v_start - 1) * 100``.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy series of one territory and one indicator, one value per year, one unit.
+    start : int
+        Start year; must have a value.
+    end : int
+        End year; must have a value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One tidy row, indicator ``<indicator>_growth_<start>_<end>``, year `end`, unit percent.
+
+    Raises
+    ------
+    ParameterError
+        When `series` holds several territories, indicators or units, a year twice, or a
+        start value that is not > 0.
+    InsufficientDataError
+        When `start` or `end` has no value.
+    """
     s = _one_series(series, "growth")
     a, b = _value_at(s, start, "growth"), _value_at(s, end, "growth")
     return pd.DataFrame(
@@ -132,7 +215,33 @@ def growth(series: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
 
 
 def cagr(series: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
-    """Compound annual growth rate of one series from `start` to `end`, in percent per year."""
+    """Compound annual growth rate of one series from `start` to `end`, in percent per year.
+
+    ``CAGR = ((v_end / v_start) ** (1 / (end - start)) - 1) * 100`` (see :func:`cagr_rate`).
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy series of one territory and one indicator, one value per year, one unit.
+    start : int
+        Start year; must have a value > 0.
+    end : int
+        End year, after `start`; must have a value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One tidy row, indicator ``<indicator>_cagr_<start>_<end>``, year `end`, unit
+        ``percent per year``.
+
+    Raises
+    ------
+    ParameterError
+        When `end` is not after `start`, the start value is not > 0, or `series` holds several
+        territories, indicators or units, or a year twice.
+    InsufficientDataError
+        When `start` or `end` has no value.
+    """
     if end <= start:
         raise ParameterError(f"CAGR: end year {end} must be after start year {start}")
     s = _one_series(series, "cagr")
@@ -164,7 +273,35 @@ def ratio(
     scale: float = 1.0,
     on: tuple[str, ...] = ("territory_id", "year"),
 ) -> pd.DataFrame:
-    """``numerator / denominator * scale`` matched on `on`; rows without a match are dropped."""
+    """``numerator / denominator * scale`` matched on `on`; rows without a match are dropped.
+
+    Parameters
+    ----------
+    numerator : pandas.DataFrame
+        Tidy numerator values.
+    denominator : pandas.DataFrame
+        Tidy denominator values, each > 0.
+    indicator : str
+        Indicator name of the result.
+    unit : str
+        Unit of the result.
+    scale : float, default 1.0
+        Factor applied to the quotient (100 for a percentage).
+    on : tuple of str, default ("territory_id", "year")
+        Columns the two frames are matched on.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy ratios (:data:`TIDY`), sources of both sides joined.
+
+    Raises
+    ------
+    InsufficientDataError
+        When the two frames share no key.
+    ParameterError
+        When a matched denominator is <= 0, or a frame is not tidy.
+    """
     n, d = as_tidy(numerator), as_tidy(denominator)
     m = n.merge(d, on=list(on), suffixes=("", "_d"))
     if m.empty:
@@ -187,7 +324,29 @@ def ratio(
 def share_of(part: pd.DataFrame, whole: pd.DataFrame, indicator: str) -> pd.DataFrame:
     """Share of a territory's value in another territory's (its region, France), by year.
 
-    `whole` holds one territory (the reference); the result keeps `part`'s territory ids.
+    ``share = 100 * part / whole`` percent. `whole` holds one territory (the reference); the
+    result keeps `part`'s territory ids.
+
+    Parameters
+    ----------
+    part : pandas.DataFrame
+        Tidy values of the territories whose share is computed.
+    whole : pandas.DataFrame
+        Tidy values of one reference territory, in the same unit as `part`.
+    indicator : str
+        Indicator name of the result.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy shares in percent, for the years both frames have.
+
+    Raises
+    ------
+    ParameterError
+        When `whole` holds several territories, or the two frames' units differ or are mixed.
+    InsufficientDataError
+        When the two frames share no year.
     """
     w = as_tidy(whole)
     if w["territory_id"].nunique() != 1:
@@ -205,7 +364,27 @@ def share_of(part: pd.DataFrame, whole: pd.DataFrame, indicator: str) -> pd.Data
 
 
 def jobs_per_project(jobs: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
-    """Jobs per project: ``jobs / projects`` by territory and year (1,990 / 100 = 19.9)."""
+    """Jobs per project: ``jobs / projects`` by territory and year (1,990 / 100 = 19.9).
+
+    Parameters
+    ----------
+    jobs : pandas.DataFrame
+        Tidy counts of jobs created, one unit.
+    projects : pandas.DataFrame
+        Tidy counts of projects, one unit, each > 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows, indicator ``jobs_per_project``, unit ``jobs per project``.
+
+    Raises
+    ------
+    ParameterError
+        When a frame mixes units or a project count is <= 0.
+    InsufficientDataError
+        When the two frames share no territory and year.
+    """
     single_unit(jobs, "jobs_per_project (jobs)")
     single_unit(projects, "jobs_per_project (projects)")
     return ratio(jobs, projects, "jobs_per_project", "jobs per project")

@@ -23,13 +23,12 @@ Conventions
   - :func:`fit_trend` (one territory, a handful of years) uses the model-based covariance,
     the inverse Fisher information ``(XᵀWX)⁻¹`` with ``W = diag(μ̂)`` (statsmodels'
     ``cov_type="nonrobust"``), whenever the Cameron-Trivedi test keeps Poisson; when the
-    test rejects, NB2 and its own model-based covariance are used instead. It used HC1
-    until this was changed for the following reason: the sandwich estimates the variance
-    from as many squared residuals as there are years, and with 4 to 12 years it is biased
-    down and noisy. In a simulation with a true Poisson trend the nominal 95 % growth-rate
-    interval covered the truth in 75 / 88 / 90 % of series of 4 / 8 / 12 years with HC1,
-    95 / 95 / 95 % with the model-based covariance (details and the cost under mild
-    overdispersion in :func:`fit_trend`).
+    test rejects, NB2 and its own model-based covariance are used instead. HC1 is not used
+    here: the sandwich estimates the variance from as many squared residuals as there are
+    years, and with 4 to 12 years it is biased down and noisy. In a simulation with a true
+    Poisson trend the nominal 95 % growth-rate interval covered the truth in 75 / 88 / 90 %
+    of series of 4 / 8 / 12 years with HC1, 95 / 95 / 95 % with the model-based covariance
+    (details and the cost under mild overdispersion in :func:`fit_trend`).
   - :func:`fit_size_adjusted` (a cross-section of territories) uses heteroskedasticity-
     robust standard errors (HC1 = HC0 · n / (n - k)): Poisson pseudo-maximum likelihood
     (PPML) is consistent for the mean whenever the mean is correctly specified, whatever
@@ -277,23 +276,23 @@ def fit_trend(
     coefficient draws of the prediction interval) uses the chosen model's model-based
     covariance: Poisson's ``(XᵀWX)⁻¹`` when the overdispersion test does not reject, NB2's
     inverse Hessian when it does; `result` and `poisson_result` carry that covariance, so
-    ``summary()`` shows it. The Poisson intervals used HC1 robust standard errors before;
-    they were changed because HC1 is far too narrow for a short series (it estimates the
+    ``summary()`` shows it. HC1 robust standard errors are not used for the Poisson
+    intervals: they are far too narrow for a short series (HC1 estimates the
     variance from one squared residual per year: the series 10, 20, 40 lies on an exact
-    exponential and got a growth interval of [100 %, 100 %]). Simulation (a throwaway
+    exponential and gets a growth interval of [100 %, 100 %]). Simulation (a throwaway
     script: 1000 series per length, ``y_t ~ Poisson(40 · 1.08^t)``, the whole procedure,
     test and NB2 switch included, horizon 2; percent of series whose nominal 95 % interval
     covered the truth)::
 
-        years                                    4      8     12
-        growth rate, model-based (now)        95.3   94.9   95.3
-        growth rate, HC1 (before)             75.1   87.5   90.1
-        projected mean (1st year), now        95.5   95.6   95.1
-        projected mean (1st year), HC1        74.3   85.8   87.6
-        prediction interval (1st year), now   94.6   96.0   94.4
-        prediction interval (1st year), HC1   88.9   95.2   94.2
+        years                                        4      8     12
+        growth rate, model-based                      95.3   94.9   95.3
+        growth rate, HC1                              75.1   87.5   90.1
+        projected mean (1st year), model-based        95.5   95.6   95.1
+        projected mean (1st year), HC1                74.3   85.8   87.6
+        prediction interval (1st year), model-based   94.6   96.0   94.4
+        prediction interval (1st year), HC1           88.9   95.2   94.2
 
-    (2nd projected year, now: 95.3-95.5 % for the mean, 95.4-95.9 % for the prediction
+    (2nd projected year, model-based: 95.3-95.5 % for the mean, 95.4-95.9 % for the prediction
     interval; Poisson was kept in 99.6-99.7 % of series.)
 
     The price: the Poisson covariance assumes ``Var y = μ``, and with a few years the
@@ -316,6 +315,12 @@ def fit_trend(
         Number of years to project after the last observed year (0 for none).
     seed, n_sim
         Seed of the simulation and number of draws (>= 100).
+
+    Returns
+    -------
+    TrendResult
+        Estimates, projection, overdispersion test and the fitted results (see
+        :class:`TrendResult`).
 
     Raises
     ------
@@ -603,9 +608,15 @@ def fit_size_adjusted(
         year may differ between territories), at least 3 territories.
     population
         ``territory_id, census_year, population_municipale, source_id`` for one census year
-        (e.g. :func:`analysis.datasets.load_territory_population`).
+        (e.g. :func:`analysis.data.datasets.load_territory_population`).
     alpha
         1 - confidence level, and the level of the LR test.
+
+    Returns
+    -------
+    SizeAdjustedResult
+        Observed / expected per territory with exact intervals and ranks, the common rate
+        under both models and the LR test (see :class:`SizeAdjustedResult`).
 
     Raises
     ------

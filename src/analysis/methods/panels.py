@@ -184,6 +184,16 @@ def to_arrays(panel: pd.DataFrame, outcome: str = "outcome") -> PanelArrays:
     ----------
     panel : a panel that :func:`check_panel` accepts.
     outcome : the outcome column.
+
+    Returns
+    -------
+    :class:`PanelArrays`: ``y[i, t]`` the outcome of ``units[i]`` in ``years[t]``, each unit's
+    ``first_treated`` (0 = never) and ``applicant`` flag (None without the column).
+
+    Raises
+    ------
+    ParameterError
+        As :func:`check_panel`.
     """
     df = check_panel(panel, outcome)
     units = df["unit"].unique()

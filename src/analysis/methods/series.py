@@ -41,7 +41,24 @@ def is_approximate(definition: object) -> bool:
 
 
 def rank_candidates(facts: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """`facts` with a `choice` column: 0 for the figure the rule keeps in each key group."""
+    """`facts` with a `choice` column: 0 for the figure the rule keeps in each key group.
+
+    Within each (territory, indicator, year) the candidates are sorted by the module's choice
+    rule: exact before approximate, primary before secondary, most corroborated value (number
+    of distinct sources giving it), latest publication, then source id.
+
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Cited figures with ``territory_id, indicator, year, value, source_id, definition``.
+    sources : pandas.DataFrame
+        The catalogue of sources, ``source_id, source_type, date_published``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `facts` sorted by key and rule, with ``choice`` = 0, 1, ... within each key group.
+    """
     meta = sources.set_index("source_id")
     df = facts.copy()
     df["_approx"] = df["definition"].map(is_approximate)
@@ -77,9 +94,33 @@ def pick(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The series of one indicator for one territory, and the figures it set aside.
 
-    Returns ``(series, conflicts)``. `series` is tidy (``TIDY`` columns, one row per year,
-    sorted). `conflicts` lists, for each year with several figures, every candidate with
-    its source and whether it was kept.
+    Parameters
+    ----------
+    facts : pandas.DataFrame
+        Cited figures with ``territory_id, indicator, year, value, unit, source_id,
+        definition``.
+    sources : pandas.DataFrame
+        The catalogue of sources (see :func:`rank_candidates`).
+    territory_id : str
+        Territory of the series.
+    indicator : str
+        Indicator of the series.
+    years : tuple of int or None, default None
+        First and last year kept, inclusive; None keeps every year.
+
+    Returns
+    -------
+    series : pandas.DataFrame
+        Tidy (``TIDY`` columns), one row per year, sorted by year.
+    conflicts : pandas.DataFrame
+        For each year with several figures, every candidate with its source, definition and
+        whether it was kept (``kept``).
+
+    Raises
+    ------
+    InsufficientDataError
+        When there is no figure for `indicator` and `territory_id` (in `years`), or the
+        figures mix units.
     """
     sel = facts[(facts["territory_id"] == territory_id) & (facts["indicator"] == indicator)]
     if years is not None:

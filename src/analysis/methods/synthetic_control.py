@@ -89,6 +89,10 @@ def simplex_weights(x1: np.ndarray, x0: np.ndarray) -> np.ndarray:
     x1 : (m,) the treated unit's pre-period values.
     x0 : (m, J) the donors' pre-period values, one column per donor.
 
+    Returns
+    -------
+    (J,) weights ``>= 0`` summing to 1 (``[1.0]`` for a single donor).
+
     References
     ----------
     Lawson, C. L. & Hanson, R. J. (1974). *Solving Least Squares Problems*. Prentice-Hall
@@ -131,11 +135,19 @@ def synthetic_control(
     ----------
     panel : a long panel (:func:`analysis.methods.panels.check_panel`).
     unit : the treated unit.
+    outcome : the outcome column.
     first_year : the first year counted as treated (default: the unit's
         ``first_treated``), e.g. 2015 for the métropole label or 2020 for the capital one.
     donors : donor units (default: the `n_donors` never-treated units with the largest
         pre-label mean outcome).
+    n_donors : the number of donors chosen when `donors` is None.
     scale : ``index`` (each unit's outcome over its own pre-label mean) or ``level``.
+
+    Returns
+    -------
+    :class:`SyntheticControlResult`: donor weights, the treated and synthetic paths, the
+    summary with the placebo-in-space p-value (rank of the post/pre RMSPE ratio among all
+    units, Abadie, Diamond & Hainmueller 2010), every placebo, and notes for the reader.
 
     Raises
     ------

@@ -1,5 +1,6 @@
 """Notebook sections: each function returns something to display — a figure, a table with
-its sources, or a :class:`~analysis.tables.Notice` saying plainly that the data is missing.
+its sources, or a :class:`~analysis.outputs.tables.Notice` saying plainly that the data is
+missing.
 
 This keeps the notebooks to short calls that run for every territory: a section without
 data says so instead of breaking the run.
@@ -33,7 +34,23 @@ def _label(indicator: str) -> str:
 
 
 def series_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
-    """The cited series of a territory, one column per indicator (– = no cited figure)."""
+    """The cited series of a territory, one column per indicator (– = no cited figure).
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy cited series (``indicator, year, value, source_ids``), as from
+        :func:`analysis.analyses.investment.cited_series`.
+    territory : str
+        Territory id, named in the notice when there is no series.
+    years : tuple of int
+        First and last year asked for, inclusive; named in the notice.
+
+    Returns
+    -------
+    Table or Notice
+        A year × indicator table with its sources, or a notice saying which sources cover what.
+    """
     if series.empty:
         return Notice(
             f"No cited investment series for {territory} in {years[0]}-{years[1]}. Provence "
@@ -46,6 +63,23 @@ def series_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -
 
 
 def gaps_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> Shown:
+    """For each labelled indicator, the years of `years` without a cited figure.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy cited series of the territory (may be empty).
+    territory : str
+        Territory id.
+    years : tuple of int
+        First and last year, inclusive.
+
+    Returns
+    -------
+    Table
+        One row per indicator: years with data and the missing years as ranges. Gaps are
+        reported, never filled.
+    """
     gaps = investment.missing_series(series, territory, years)
     note = "Gaps are reported, never filled: growth and shares are computed only on cited years."
     return tables.table(
@@ -54,13 +88,48 @@ def gaps_table(series: pd.DataFrame, territory: str, years: tuple[int, int]) -> 
 
 
 def one_series(series: pd.DataFrame, indicator: str) -> pd.DataFrame:
+    """The rows of one indicator.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy series with an ``indicator`` column.
+    indicator : str
+        Indicator to keep.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows whose ``indicator`` is `indicator` (empty when there is none).
+    """
     return series[series["indicator"] == indicator]
 
 
 def trend(
     series: pd.DataFrame, indicator: str, horizon: int = 2, seed: int = 0
 ) -> models.TrendResult | Notice:
-    """Fit a count trend (Poisson, or NB2 if overdispersed) to one cited series."""
+    """Fit a count trend (Poisson, or NB2 if overdispersed) to one cited series.
+
+    Model ``log μ_t = b0 + b1 (t - t̄)``, growth rate ``100 (exp(b1) - 1)`` percent a year;
+    see :func:`analysis.methods.models.fit_trend` (Cameron & Trivedi 2013, *Regression Analysis
+    of Count Data*, ch. 3).
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy cited series.
+    indicator : str
+        Indicator whose counts are fitted.
+    horizon : int, default 2
+        Number of years projected after the last observed year.
+    seed : int, default 0
+        Seed of the simulated prediction intervals of the projected counts.
+
+    Returns
+    -------
+    TrendResult or Notice
+        The fitted trend, or a notice when the series is missing or too short to fit.
+    """
     s = one_series(series, indicator)
     if s.empty:
         return Notice(f"No cited figure for '{_label(indicator)}': no trend can be fitted.")
@@ -71,7 +140,22 @@ def trend(
 
 
 def trend_figure(series: pd.DataFrame, indicator: str, fit: models.TrendResult | Notice) -> Shown:
-    """The series, and its fitted trend projected (dashed) with the 95 % band of the mean."""
+    """The series, and its fitted trend projected (dashed) with the 95 % band of the mean.
+
+    Parameters
+    ----------
+    series : pandas.DataFrame
+        Tidy cited series.
+    indicator : str
+        Indicator drawn.
+    fit : TrendResult or Notice
+        The result of :func:`trend`; a notice draws the series alone with its text as note.
+
+    Returns
+    -------
+    CaptionedFigure or Notice
+        The figure, or a notice when the indicator has no cited figure.
+    """
     s = one_series(series, indicator)
     if s.empty:
         return Notice(f"No cited figure for '{_label(indicator)}'.")
@@ -132,6 +216,7 @@ def trend_table(fit: models.TrendResult | Notice) -> Shown:
 
 
 def ratio_figure(series: pd.DataFrame) -> Shown:
+    """Jobs created per implantation project by year, or a notice when no year has both."""
     try:
         jpp = investment.jobs_per_project(series)
     except InsufficientDataError as e:
@@ -144,6 +229,7 @@ def ratio_figure(series: pd.DataFrame) -> Shown:
 
 
 def shares_figure(series: pd.DataFrame) -> Shown:
+    """The cited foreign and digital shares by year, as published, or a notice."""
     keep = [
         "foreign_share_of_implantations",
         "foreign_share_of_jobs",
@@ -161,7 +247,26 @@ def shares_figure(series: pd.DataFrame) -> Shown:
 
 
 def region_shares(inputs: Inputs, territory: str, years: tuple[int, int]) -> tuple[Shown, Shown]:
-    """The shares of the region and of France, as a table and a figure."""
+    """The shares of the region and of France, as a table and a figure.
+
+    Each share is computed within one counter (EY territory / EY region, EY region / EY France),
+    ``share = 100 x_part / x_whole`` percent.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    territory : str
+        Territory id.
+    years : tuple of int
+        First and last year, inclusive.
+
+    Returns
+    -------
+    tuple of (Table, CaptionedFigure), or (Notice, Notice)
+        The shares as a table and as a figure, or the same notice twice when no share can be
+        computed.
+    """
     sh = investment.shares_of_region_and_france(inputs, territory, years)
     if sh.empty:
         n = Notice(
@@ -177,6 +282,7 @@ def region_shares(inputs: Inputs, territory: str, years: tuple[int, int]) -> tup
 
 
 def conflicts_table(conflicts: pd.DataFrame) -> Shown:
+    """The figures on which two sources disagree, with the one the series rule kept."""
     if conflicts.empty:
         return Notice("No two sources disagree on these series.")
     c = conflicts[["indicator", "year", "value", "source_id", "kept"]]
@@ -191,7 +297,21 @@ def conflicts_table(conflicts: pd.DataFrame) -> Shown:
 
 
 def declared_table(inputs: Inputs, reference_year: int) -> Table:
-    """Every published start-up count up to `reference_year`, with its definition."""
+    """Every published start-up count up to `reference_year`, with its definition.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    reference_year : int
+        Last year shown, inclusive.
+
+    Returns
+    -------
+    Table
+        One row per count, with its kind, the area it counts, its definition and source, and a
+        note that the definitions are not comparable.
+    """
     t = density.declared_table(inputs)
     t = t[t["year"] <= reference_year][
         ["territory_id", "year", "value", "kind", "area", "definition", "source_id"]
@@ -207,7 +327,25 @@ def declared_table(inputs: Inputs, reference_year: int) -> Table:
 
 def declared_density_table(inputs: Inputs, reference_year: int, population_vintage: int) -> Table:
     """Each capital's latest declared count per 100,000 inhabitants of the area it counts,
-    with the capitals left out and why."""
+    with the capitals left out and why.
+
+    Density ``d = 100000 n / P``, with ``n`` the declared count and ``P`` the population
+    municipale (INSEE) of the area the count describes.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    reference_year : int
+        Latest year of a count that may be used, inclusive.
+    population_vintage : int
+        Census year of the population denominators.
+
+    Returns
+    -------
+    Table
+        One row per capital, with a note naming the capitals left out and why.
+    """
     declared, excluded = density.declared_density(inputs, reference_year, population_vintage)
     left_out = "; ".join(f"{t}: {why}" for t, why in excluded.items()) or "none"
     return tables.table(
@@ -218,7 +356,20 @@ def declared_density_table(inputs: Inputs, reference_year: int, population_vinta
 
 
 def spread_figure(inputs: Inputs, population_vintage: int) -> CaptionedFigure:
-    """The range of densities each capital's published counts give."""
+    """The range of densities each capital's published counts give.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    population_vintage : int
+        Census year of the population denominators.
+
+    Returns
+    -------
+    CaptionedFigure
+        Ranked bars (highest published density) with whiskers from the lowest to the highest.
+    """
     sp = density.declared_spread(inputs, population_vintage)
     df = sp.assign(value=sp["high"])
     return figures.ranked_bars(
@@ -235,7 +386,26 @@ def size_adjusted(
     inputs: Inputs, counts: pd.DataFrame | Notice, population_vintage: int
 ) -> models.SizeAdjustedResult | Notice:
     """The size-adjusted count model on `counts` (with their ``area``), the population of each
-    count's own area as exposure, or a notice saying why it cannot run."""
+    count's own area as exposure, or a notice saying why it cannot run.
+
+    Model ``log μ_i = b0 + log(pop_i)``, Poisson or NB2 (Cameron & Trivedi 2013,
+    §3.2-3.4); ``ratio = observed / (exp(b0) pop)``. See
+    :func:`analysis.methods.models.fit_size_adjusted`.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    counts : pandas.DataFrame or Notice
+        Tidy counts with an ``area`` column; a notice is passed through.
+    population_vintage : int
+        Census year of the exposure populations.
+
+    Returns
+    -------
+    SizeAdjustedResult or Notice
+        The fitted model, or a notice when there is no count or too few to fit.
+    """
     if isinstance(counts, Notice):
         return counts
     pop = density.own_area_population(inputs, counts, population_vintage)
@@ -246,6 +416,9 @@ def size_adjusted(
 
 
 def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed, expected and their ratio with its exact 95 % interval, per capital, with the
+    common rate and the LR test of NB2 against Poisson in the note (a notice is passed through).
+    """
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance[
@@ -272,6 +445,7 @@ def size_adjusted_table(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed against size-expected counts on log scales (a notice is passed through)."""
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance.drop(columns="year")  # counts of different years: see the table
@@ -281,6 +455,7 @@ def size_adjusted_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
+    """Observed / expected ratios ranked, with their 95 % intervals (a notice is passed through)."""
     if isinstance(fit, Notice):
         return fit
     perf = fit.performance.drop(columns="year").assign(value=fit.performance["ratio"])
@@ -297,7 +472,20 @@ def ratio_ranks_figure(fit: models.SizeAdjustedResult | Notice) -> Shown:
 
 
 def profile(inputs: Inputs, territory: str) -> Table:
-    """Population of one capital by census and perimeter, with the EPCIs each holds."""
+    """Population of one capital by census and perimeter, with the EPCIs each holds.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    territory : str
+        Territory id.
+
+    Returns
+    -------
+    Table
+        One row per perimeter and census year.
+    """
     pop = inputs.capitals
     p = pop[pop["territory_id"] == territory][
         [
@@ -315,7 +503,21 @@ def profile(inputs: Inputs, territory: str) -> Table:
 
 def perimeters(inputs: Inputs, territory: str) -> Table:
     """The EPCIs of a capital's two perimeters side by side, each with the places the label
-    names and the sources that cite them (latest geography)."""
+    names and the sources that cite them (latest geography).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    territory : str
+        Territory id.
+
+    Returns
+    -------
+    Table
+        One row per EPCI with one boolean column per perimeter (``label``, ``core``), core
+        members first.
+    """
     p = inputs.perimeters
     p = p[(p["territory_id"] == territory) & (p["census_year"] == p["census_year"].max())]
     wide = (
@@ -341,7 +543,20 @@ def perimeters(inputs: Inputs, territory: str) -> Table:
 
 
 def labels(inputs: Inputs, territory: str) -> Shown:
-    """The French Tech labels that map to one capital."""
+    """The French Tech labels that map to one capital.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    territory : str
+        Territory id.
+
+    Returns
+    -------
+    Table or Notice
+        The label rows with their dates and sources, or a notice when none maps to `territory`.
+    """
     lab = inputs.labels
     lab = lab[lab["territory_id"] == territory][
         ["label_date", "label", "name_in_source", "source_id"]
@@ -352,6 +567,24 @@ def labels(inputs: Inputs, territory: str) -> Shown:
 
 
 def peers_figure(values: pd.DataFrame, focal: str, title: str, xlabel: str) -> Shown:
+    """Ranked bars of every capital's value, `focal` highlighted.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        Tidy values, one per ``territory_id``.
+    focal : str
+        Territory id highlighted; a note says when it has no value.
+    title : str
+        Figure title.
+    xlabel : str
+        Label of the value axis.
+
+    Returns
+    -------
+    CaptionedFigure or Notice
+        The figure, or a notice when `values` is empty.
+    """
     if values.empty:
         return Notice(f"No values to compare for {title.lower()}.")
     note = (
@@ -363,7 +596,20 @@ def peers_figure(values: pd.DataFrame, focal: str, title: str, xlabel: str) -> S
 
 
 def facts_of(inputs: Inputs, territory: str) -> Shown:
-    """Every cited figure about one territory."""
+    """Every cited figure about one territory.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    territory : str
+        Territory id.
+
+    Returns
+    -------
+    Table or Notice
+        The cited facts (up to 200 rows shown), or a notice when none is about `territory`.
+    """
     f = inputs.facts
     f = f[f["territory_id"] == territory][["indicator", "year", "value", "unit", "source_id"]]
     if f.empty:
@@ -372,7 +618,24 @@ def facts_of(inputs: Inputs, territory: str) -> Shown:
 
 
 def growth_peers(inputs: Inputs, perimeter: str | None = None) -> pd.DataFrame:
-    """Population growth of every capital, for the peer comparison."""
+    """Population growth of every capital, for the peer comparison.
+
+    Growth is the compound annual rate between the two censuses,
+    ``CAGR = 100 ((P_1 / P_0)^(1 / (t_1 - t_0)) - 1)``; see
+    :func:`analysis.analyses.ecosystem.population_growth`.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    perimeter : str or None, default None
+        Perimeter of the capitals (``label`` or ``core``); None for the default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows ``territory_id, indicator, year, value, unit, source_ids``, year the last census.
+    """
     g = ecosystem.population_growth(inputs, perimeter)
     return g.assign(year=ecosystem.LAST_CENSUS)[
         ["territory_id", "indicator", "year", "value", "unit", "source_ids"]
@@ -380,7 +643,23 @@ def growth_peers(inputs: Inputs, perimeter: str | None = None) -> pd.DataFrame:
 
 
 def declared_peers(inputs: Inputs, reference_year: int, population_vintage: int) -> pd.DataFrame:
-    """Each capital's latest declared count per 100,000, for the peer comparison."""
+    """Each capital's latest declared count per 100,000, for the peer comparison.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    reference_year : int
+        Latest year of a count that may be used, inclusive.
+    population_vintage : int
+        Census year of the population denominators.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy rows without ``year`` (the capitals' latest years differ), with a unit naming the
+        perimeter counted and the census.
+    """
     d, _ = density.declared_density(inputs, reference_year, population_vintage)
     # each capital's latest count (years differ), each over its own perimeter (named per bar)
     unit = (
@@ -391,6 +670,20 @@ def declared_peers(inputs: Inputs, reference_year: int, population_vintage: int)
 
 
 def ranks_with_focal(ranks: pd.DataFrame, focal: str) -> Shown:
+    """The composite-index rank row of the focal capital.
+
+    Parameters
+    ----------
+    ranks : pandas.DataFrame
+        Ranks of the composite index, one row per ``territory_id``.
+    focal : str
+        Territory id.
+
+    Returns
+    -------
+    Table or Notice
+        The focal capital's row, or a notice that it lacks an input (nothing is imputed).
+    """
     if focal not in set(ranks["territory_id"]):
         return Notice(
             f"{focal} is not ranked by the composite index: it lacks at least one input (nothing is imputed)."
@@ -408,8 +701,29 @@ def register_counts(
 ) -> pd.DataFrame | Notice:
     """Register start-ups per capital (SIRENE, :func:`analysis.data.register.aggregate`), tidy.
 
-    Returns a notice when the register was not asked for. A file generated for tests
-    (``SYNTHETIC-TEST-DATA`` in its name) is labelled as such in every table built from it.
+    A file generated for tests (``SYNTHETIC-TEST-DATA`` in its name) is labelled as such in
+    every table built from it.
+
+    Parameters
+    ----------
+    startups_source : str
+        ``"sirene"`` to count in the register; any other value returns a notice.
+    sirene_path : pathlib.Path or None
+        The SIRENE stock file; None returns a notice.
+    as_of : object
+        Date of the count (anything the register's ``as_of`` rule accepts).
+    young_years : int
+        Age limit, in years, of an establishment counted as a start-up.
+    population_vintage : int
+        Census year of the geography used to place communes in capitals.
+    perimeter : str or None, default None
+        Perimeter of the capitals; None for the default.
+
+    Returns
+    -------
+    pandas.DataFrame or Notice
+        Tidy counts with the aggregation report in ``attrs["report"]`` and
+        ``attrs["synthetic"]``, or a notice when the register was not asked for.
     """
     if startups_source != "sirene" or sirene_path is None:
         return Notice(
@@ -438,7 +752,27 @@ def register_counts(
 def register_table(
     inputs: Inputs, counts: pd.DataFrame | Notice, reference_year: int, population_vintage: int
 ) -> Shown:
-    """Register start-ups per 100,000 set against each capital's latest declared count."""
+    """Register start-ups per 100,000 set against each capital's latest declared count.
+
+    Both densities are ``100000 n / P`` over the perimeter counted;
+    ``declared_to_register`` is their ratio (empty where the register density is 0).
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    counts : pandas.DataFrame or Notice
+        Register counts from :func:`register_counts`; a notice is passed through.
+    reference_year : int
+        Latest year of a declared count that may be used, inclusive.
+    population_vintage : int
+        Census year of the population denominators.
+
+    Returns
+    -------
+    Table or Notice
+        One row per capital, its note marked as synthetic when the register file is.
+    """
     if isinstance(counts, Notice):
         return counts
     reg = density.per_own_area(inputs, counts, population_vintage)
@@ -484,7 +818,20 @@ def populations(inputs: Inputs) -> Table:
 
 
 def index_inputs(frame: pd.DataFrame, excluded: dict[str, str]) -> Table:
-    """The composite index's inputs, with the capitals left out and why."""
+    """The composite index's inputs, with the capitals left out and why.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The index's input table, one row per capital.
+    excluded : dict of str to str
+        Capital left out -> reason (a missing input; nothing is imputed).
+
+    Returns
+    -------
+    Table
+        `frame` with a note naming the capitals left out.
+    """
     left_out = "; ".join(f"{t}: {r}" for t, r in excluded.items()) or "none"
     return tables.table(frame, note=f"Left out (missing input, not imputed): {left_out}")
 
@@ -496,7 +843,23 @@ FOCAL_EPCI = "200054807"
 
 
 def label_cohorts_table(inputs: Inputs, perimeter: str, late_month: int) -> Table:
-    """The EPCIs each label treats, with their first treated year and the labels' sources."""
+    """The EPCIs each label treats, with their first treated year and the labels' sources.
+
+    Parameters
+    ----------
+    inputs : Inputs
+        The loaded inputs of the package.
+    perimeter : str
+        Perimeter whose EPCIs a label treats (``label`` or ``core``).
+    late_month : int
+        A label given in or after this month counts from the next year.
+
+    Returns
+    -------
+    Table
+        One row per treated EPCI, with a note counting them by first treated year and naming the
+        EPCIs left out of the comparison group.
+    """
     treated, left_out = label_cohorts.cohorts(inputs, perimeter, late_month=late_month)
     t = treated.sort_values(["first_treated", "epci_siren"])
     waves = t.groupby("first_treated")["epci_siren"].size()
@@ -512,7 +875,27 @@ def label_cohorts_table(inputs: Inputs, perimeter: str, late_month: int) -> Tabl
 
 
 def label_panel(panel_path: Path | None, outcome: str) -> pd.DataFrame | Notice:
-    """The label-effect panel from `panel_path` (checked), or a notice saying how to build it."""
+    """The label-effect panel from `panel_path` (checked), or a notice saying how to build it.
+
+    Parameters
+    ----------
+    panel_path : pathlib.Path or None
+        The panel file written by ``analysis sirene panel``; None returns a notice.
+    outcome : str
+        Outcome column the panel must hold.
+
+    Returns
+    -------
+    pandas.DataFrame or Notice
+        The checked panel with ``attrs["synthetic"]`` and ``attrs["source"]``, or a notice.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or is not a readable CSV.
+    ParameterError
+        When the panel fails its checks (see :func:`analysis.methods.panels.check_panel`).
+    """
     if panel_path is None:
         return Notice(
             "No panel given: the estimates need the register. Build the panel with "
@@ -541,7 +924,27 @@ def _synthetic_note(panel: pd.DataFrame, note: str) -> str:
 def label_effect(
     panel: pd.DataFrame | Notice, outcome: str, n_draws: int, seed: int
 ) -> pd.DataFrame | Notice:
-    """The main estimate (Poisson extended TWFE, randomisation inference) as tidy rows."""
+    """The main estimate (Poisson extended TWFE, randomisation inference) as tidy rows.
+
+    See :func:`analysis.methods.label_effect.estimate` (extended two-way fixed effects,
+    Wooldridge 2023, *Econometrics Journal* 26(3); intervals by inverting a randomisation test).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame or Notice
+        The checked EPCI × year panel; a notice is passed through.
+    outcome : str
+        Count outcome column.
+    n_draws : int
+        Number of randomisation draws.
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    pandas.DataFrame or Notice
+        Tidy estimate rows (overall, pre-trend, event), carrying the panel's ``attrs``.
+    """
     if isinstance(panel, Notice):
         return panel
     from analysis.methods import label_effect as le
@@ -564,6 +967,8 @@ def label_effect_table(res: pd.DataFrame | Notice) -> Shown:
 
 
 def label_event_figure(res: pd.DataFrame | Notice) -> Shown:
+    """The label's effect by year since the label, with its intervals (a notice passes
+    through)."""
     if isinstance(res, Notice):
         return res
     ev = res[res["term"] == "event"]
@@ -579,7 +984,24 @@ def label_event_figure(res: pd.DataFrame | Notice) -> Shown:
 def label_effect_compare(
     panel: pd.DataFrame | Notice, outcome: str, n_draws: int, seed: int
 ) -> Shown:
-    """Every estimator's overall estimate side by side (the main one first)."""
+    """Every estimator's overall estimate side by side (the main one first).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame or Notice
+        The checked EPCI × year panel; a notice is passed through.
+    outcome : str
+        Count outcome column.
+    n_draws : int
+        Number of randomisation draws.
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    Table or Notice
+        The overall rows of every estimator, with a note on what each one assumes.
+    """
     if isinstance(panel, Notice):
         return panel
     from analysis.methods import label_effect as le
@@ -597,7 +1019,25 @@ def label_effect_compare(
 def label_synthetic_control(
     panel: pd.DataFrame | Notice, outcome: str, unit: str = FOCAL_EPCI
 ) -> Shown:
-    """The synthetic control of one EPCI (Aix-Marseille-Provence by default)."""
+    """The synthetic control of one EPCI (Aix-Marseille-Provence by default).
+
+    See :func:`analysis.methods.synthetic_control.synthetic_control` (Abadie, Diamond &
+    Hainmueller 2010, *JASA* 105(490)).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame or Notice
+        The checked EPCI × year panel; a notice is passed through.
+    outcome : str
+        Outcome column.
+    unit : str, default FOCAL_EPCI
+        SIREN of the treated EPCI.
+
+    Returns
+    -------
+    Table or Notice
+        The summary (pre-period fit, placebo p-value), with the method's notes.
+    """
     if isinstance(panel, Notice):
         return panel
     from analysis.methods.synthetic_control import synthetic_control

@@ -122,20 +122,49 @@ def run_grid(
 ) -> BatchResult:
     """Execute a grid of notebook runs; see the module docstring for the files written.
 
-    grid      the grid file (default notebooks/runs.yaml)
-    workers   parallel runs (default: os.cpu_count() locally, the cluster's threads on Dask)
-    only      run only the runs whose id or name matches this glob (or substring)
-    resume    skip the runs that are up to date in the manifest (ok, same parameters, same
-              notebook and data checksums, output intact)
-    dask      a Dask scheduler address, e.g. tcp://10.0.0.5:8786 (the workers need the
-              project at the same path)
-    timeout   per-cell execution timeout, in seconds
-    kernel_shutdown  "immediate" (default) or "graceful": see KERNEL_SHUTDOWN
-    out_dir   the output folder (default reports/)
-    progress  show the progress bar and per-run lines on `stream` (default stderr)
+    Parameters
+    ----------
+    grid : pathlib.Path, str or None, default None
+        The grid file; None for ``notebooks/runs.yaml``.
+    workers : int or None, default None
+        Parallel runs, >= 1; None for ``os.cpu_count()`` locally, the cluster's threads on Dask.
+    only : str or None, default None
+        Run only the runs whose id or name matches this glob (or substring).
+    resume : bool, default False
+        Skip the runs that are up to date in the manifest (ok, same parameters, same notebook
+        and data checksums, output intact).
+    dask : str or None, default None
+        A Dask scheduler address, e.g. ``tcp://10.0.0.5:8786`` (the workers need the project at
+        the same path); None runs locally.
+    timeout : float, default DEFAULT_TIMEOUT
+        Per-cell execution timeout, in seconds (rounded up), > 0.
+    out_dir : pathlib.Path, str or None, default None
+        The output folder; None for ``reports/``.
+    kernel_name : str, default KERNEL_NAME
+        The Jupyter kernel the notebooks run on.
+    retries : int, default START_RETRIES
+        Extra attempts when a kernel fails to start.
+    kernel_shutdown : {"immediate", "graceful"}, default "immediate"
+        How a kernel is stopped after its run: see ``KERNEL_SHUTDOWN``.
+    progress : bool, default True
+        Show the progress bar and per-run lines on `stream`.
+    stream : file or None, default None
+        Where progress is written; None for stderr.
 
-    Raises GridError for a grid that is not valid and BatchLockedError when another batch is
-    writing to `out_dir`; failed runs do not raise: see BatchResult.failed / exit_code.
+    Returns
+    -------
+    BatchResult
+        The runs' results; failed runs do not raise: see ``BatchResult.failed`` and
+        ``exit_code``.
+
+    Raises
+    ------
+    GridError
+        When the grid is not valid or `only` matches no run.
+    ParameterError
+        When `timeout`, `kernel_shutdown` or `workers` is not allowed.
+    BatchLockedError
+        When another batch is writing to `out_dir`.
     """
     t0 = time.monotonic()
     grid_path = Path(grid) if grid is not None else default_grid()

@@ -80,7 +80,22 @@ def safe_id(text: str) -> str:
 
 
 def run_id(stem: str, parameters: dict[str, Any]) -> str:
-    """``<stem>`` or ``<stem>__k1=v1__k2=v2`` (keys sorted), made filesystem-safe."""
+    """``<stem>`` or ``<stem>__k1=v1__k2=v2`` (keys sorted), made filesystem-safe.
+
+    Parameters
+    ----------
+    stem : str
+        The notebook's stem (file name without ``.ipynb``).
+    parameters : dict
+        The run's parameters; values are written with ``format_value``.
+
+    Returns
+    -------
+    str
+        The run id: each run of characters other than letters, digits and ``._,=+-``
+        becomes ``-``; an id longer than 150 characters is cut and ends with the first 10
+        hex digits of its sha256.
+    """
 
     def clean(text: str) -> str:
         return _SAFE_ID.sub("-", text).strip("-")
@@ -232,7 +247,25 @@ def load_grid(path: Path | str | None = None) -> list[Run]:
 
 
 def select_runs(runs: Sequence[Run], pattern: str | None) -> list[Run]:
-    """Runs whose id or name matches `pattern` (a glob; without glob characters, a substring)."""
+    """Runs whose id or name matches `pattern` (a glob; without glob characters, a substring).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        The runs of the grid.
+    pattern : str or None
+        A glob (``*``, ``?``, ``[``), or a substring; None or empty keeps every run.
+
+    Returns
+    -------
+    list of Run
+        The matching runs, in grid order.
+
+    Raises
+    ------
+    GridError
+        When no run matches, listing the run ids.
+    """
     if not pattern:
         return list(runs)
     glob = pattern if any(c in pattern for c in "*?[") else f"*{pattern}*"

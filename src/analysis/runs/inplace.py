@@ -18,7 +18,25 @@ from analysis.runs.worker import DEFAULT_TIMEOUT, KERNEL_ENV, KERNEL_NAME
 
 
 def execute_in_place(path: Path, timeout: int = DEFAULT_TIMEOUT) -> Path:
-    """Execute `path` and overwrite it with the executed notebook (atomically)."""
+    """Execute `path` and overwrite it with the executed notebook (atomically).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The notebook, run from its own folder.
+    timeout : int, default DEFAULT_TIMEOUT
+        Per-cell execution timeout, in seconds.
+
+    Returns
+    -------
+    pathlib.Path
+        `path`, rewritten (cells' execution metadata removed).
+
+    Raises
+    ------
+    AnalysisError
+        ``<path>: a cell failed; the committed notebook is unchanged.`` with the error's last line.
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError

@@ -24,9 +24,25 @@ class BatchLockedError(AnalysisError):
 def output_lock(out_dir: Path, what: str = "analysis run") -> Iterator[None]:
     """Hold an exclusive, non-blocking ``flock`` on ``<out_dir>/.lock`` for the block.
 
-    Raises BatchLockedError naming the holder (pid, start time) when another process holds it.
     The lock file itself is never removed (removing a flock'd file lets two holders coexist);
     the lock is released by the kernel when the holder exits, even if it is killed.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The output folder (created if missing).
+    what : str, default "analysis run"
+        The command holding the lock, recorded in the lock file and named to a second caller.
+
+    Returns
+    -------
+    contextmanager
+        A context manager holding the lock while its block runs.
+
+    Raises
+    ------
+    BatchLockedError
+        Naming the holder (command, pid, start time) when another process holds the lock.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,20 @@ def read_manifest(out_dir: Path | None = None) -> dict:
 
 
 def write_manifest(out_dir: Path, doc: dict) -> Path:
-    """Write `doc` as the manifest of `out_dir`, atomically."""
+    """Write `doc` as the manifest of `out_dir`, atomically.
+
+    Parameters
+    ----------
+    out_dir : pathlib.Path
+        The output folder.
+    doc : dict
+        The manifest, written as indented JSON with sorted keys.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest file, ``<out_dir>/<MANIFEST_NAME>``.
+    """
     path = out_dir / MANIFEST_NAME
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return path
@@ -77,7 +90,26 @@ def up_to_date(
     entry: dict | None, parameters: dict, nb_sha: str, data_sha: str, out_dir: Path
 ) -> bool:
     """Can a run be skipped (``--resume``)? Its earlier entry is ok, with the same parameters,
-    notebook checksum and data digest, and its output is on disk with the recorded checksum."""
+    notebook checksum and data digest, and its output is on disk with the recorded checksum.
+
+    Parameters
+    ----------
+    entry : dict or None
+        The run's entry in the previous manifest (None when it has none).
+    parameters : dict
+        The run's parameters in this batch.
+    nb_sha : str
+        sha256 of the notebook in this batch.
+    data_sha : str
+        Digest of the data files in this batch (:func:`digest` of :func:`data_checksums`).
+    out_dir : pathlib.Path
+        The output folder holding the executed notebook.
+
+    Returns
+    -------
+    bool
+        True only when every condition holds.
+    """
     if not entry or entry.get("status") not in DONE_STATUSES:
         return False
     if entry.get("parameters") != parameters:

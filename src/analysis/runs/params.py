@@ -71,7 +71,25 @@ class Params:
 
 
 def check(name: str, value: Any) -> Any:
-    """Check one parameter by its name's rule; return it typed (paths resolved, dates parsed)."""
+    """Check one parameter by its name's rule; return it typed (paths resolved, dates parsed).
+
+    Parameters
+    ----------
+    name : str
+        The notebook parameter (a key of :data:`RULES`).
+    value : Any
+        Its value.
+
+    Returns
+    -------
+    Any
+        The value, checked and typed.
+
+    Raises
+    ------
+    ParameterError
+        When `name` is not a notebook parameter, or `value` breaks its rule (naming it).
+    """
     if name not in RULES:
         raise ParameterError(
             f"{name}: not a notebook parameter; the parameters are: {', '.join(RULES)}"

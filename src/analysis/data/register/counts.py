@@ -580,10 +580,41 @@ def yearly_creations(
     every year from the first to the last year found (zeros included). The geography is the
     latest vintage unless `population_vintage` is given.
 
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The StockEtablissement file (CSV, zip or parquet).
+    level : str, default "territory"
+        Geographic level of the codes (one of ``LEVELS``).
+    ict_codes : iterable of str, str or None, default None
+        NAF rév. 2 codes counted; None for the package's ICT list.
+    population_vintage : int or None, default None
+        Census vintage of the geography; None for the latest.
+    perimeter : str or None, default None
+        The capitals' perimeter for the ``territory`` level; None for the default.
+    active_only : bool, default False
+        Count only establishments still active.
+    cache_dir : pathlib.Path, str or None, default None
+        Folder of the parquet cache of a CSV stock; None for the default.
+    data_dir : pathlib.Path or None, default None
+        Data folder holding ``derived/``; None for the package's.
+    progress : bool or None, default None
+        Show a progress bar; None decides from the terminal.
+
     Returns
     -------
-    The rows sorted by code and year, and a summary (rows counted, rows without a valid or
-    known date, unmatched codes by kind).
+    rows : list of tuple
+        ``(code, name, year, creations)`` sorted by code and year.
+    summary : dict
+        Rows counted, rows without a valid or known date (``no_date``, ``unknown_date``),
+        unmatched codes by kind, and ``active_only``.
+
+    Raises
+    ------
+    ParameterError
+        When `level`, `ict_codes`, `perimeter` or `population_vintage` is not allowed.
+    DataError
+        When the file cannot be read, or has a header but no rows.
     """
     level = rules.choice(level, "level", LEVELS)
     ict = rules.ict_codes(ict_codes, "ict_codes")
@@ -650,7 +681,27 @@ def _csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 def write_outputs(result: Result, out: Path | str, yearly_out: Path | str | None = None) -> None:
     """Write ``code,name,startups`` to `out`, its ``.meta.yaml`` sidecar and the yearly table:
     all of them or none (:func:`analysis.core.atomic.atomic_write_files`), never onto the
-    register file itself."""
+    register file itself.
+
+    Parameters
+    ----------
+    result : Result
+        The aggregation, with its report.
+    out : pathlib.Path or str
+        The CSV file of counts to write.
+    yearly_out : pathlib.Path, str or None, default None
+        The CSV file of yearly creations, written when given and `result` has them.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ParameterError
+        When an output is a folder, is the register file or another output, or lies in a
+        protected folder.
+    """
     import yaml
 
     out = Path(out)

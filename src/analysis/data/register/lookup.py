@@ -101,6 +101,27 @@ def geography_vintage(as_of: object = None, data_dir: Path | None = None) -> int
 
     A tie goes to the later geography: a stock file keeps the codes in force when it was
     written, and the later table also lists the communes merged since as communes déléguées.
+    The distance is ``|geo_year - year(as_of)|``, with ``geo_year`` the geography's year.
+
+    Parameters
+    ----------
+    as_of : object, default None
+        Reference date (a ``datetime.date`` or ``'YYYY-MM-DD'``); None for the latest
+        vintage.
+    data_dir : pathlib.Path or None, default None
+        Data folder holding ``derived/``; None for the package's.
+
+    Returns
+    -------
+    int
+        The census vintage.
+
+    Raises
+    ------
+    DataError
+        When the derived table ``communes`` has no row.
+    ParameterError
+        When `as_of` is not a valid date.
     """
     base = str((Path(data_dir) if data_dir else paths.data_dir()).resolve())
     vintages = _vintages(base)
@@ -122,6 +143,18 @@ def load_geography(
     vintage : census vintage (:func:`analysis.core.rules.population_vintage`).
     data_dir : the data folder holding ``derived/``.
     perimeter : the capitals' perimeter for the ``territory`` level (default ``label``).
+
+    Returns
+    -------
+    :class:`Geography`: the lookup from any commune code to its unit at each level, with
+    the units' names. Cached on the derived files: an edited file is read again.
+
+    Raises
+    ------
+    ParameterError
+        When `vintage` or `perimeter` is not allowed.
+    DataError
+        When a derived table is missing, fails its checksum or has no row for `vintage`.
     """
     vintage = rules.population_vintage(vintage)
     perimeter = rules.perimeter(perimeter)

@@ -255,7 +255,21 @@ LEGAL_UNIT_CATEGORIES = ("PME", "ETI", "GE")
 
 
 def unmatched_kind(code: object, known: bool = False) -> str:
-    """``empty``, ``invalid``, ``abroad``, ``unknown`` or, for a `known` code, ``outside``."""
+    """Why a commune code matched no unit of the geography.
+
+    Parameters
+    ----------
+    code : object
+        The code as read from the register (may be None or NaN).
+    known : bool, default False
+        The code is a commune of the geography (it lies outside the units counted).
+
+    Returns
+    -------
+    str
+        ``empty`` (missing or blank), ``invalid`` (not a COG code, :data:`COG_RE`),
+        ``abroad`` (``99xxx``), ``unknown`` or, for a `known` code, ``outside``.
+    """
     if code is None or (isinstance(code, float) and code != code) or not str(code).strip():
         return "empty"
     text = str(code).strip()
@@ -267,7 +281,20 @@ def unmatched_kind(code: object, known: bool = False) -> str:
 
 
 def years_before(day: dt.date, years: int) -> dt.date:
-    """The same calendar day `years` earlier (29 February becomes 28 February)."""
+    """The same calendar day `years` earlier (29 February becomes 28 February).
+
+    Parameters
+    ----------
+    day : datetime.date
+        The reference day.
+    years : int
+        Number of years back.
+
+    Returns
+    -------
+    datetime.date
+        ``day`` with its year minus `years` (2024-02-29, 1 year -> 2023-02-28).
+    """
     try:
         return day.replace(year=day.year - years)
     except ValueError:
