@@ -273,7 +273,18 @@ def run_grid(
 def check_outputs(out: Path, grid_path: Path, runs: list[Run]) -> None:
     """Refuse, before any run starts, an output folder where a file the batch writes (an
     executed or failed notebook, the manifest, the lock) would land on one of its inputs (the
-    grid, a notebook it runs, a committed notebook), on data, or on a folder."""
+    grid, a notebook it runs, a committed notebook), on data, or on a folder.
+
+    Parameters
+    ----------
+    out : the batch's output folder (``--out``).
+    grid_path : the grid file the runs come from.
+    runs : the runs of the grid.
+
+    Returns
+    -------
+    None; raises :class:`~analysis.core.errors.ParameterError` naming the colliding output.
+    """
     written: dict[str, Path] = {
         "--out (the manifest)": out / "manifest.json",
         "--out (the lock)": out / ".lock",
