@@ -81,7 +81,13 @@ keep = (
 )
 c = pd.read_csv(communes, dtype=str, keep_default_na=False)
 c = c[c["census_year"] == "2023"]
-territory = dict(zip(c["commune_code"], c["territory_id"]))
+t = pd.read_csv(communes.replace("communes.csv", "territories.csv"), dtype=str)
+t = t[(t["census_year"] == "2023") & (t["perimeter"] == "label")]
+to_territory = dict(zip(t["epci_siren"], t["territory_id"]))
+parent = c["parent_commune_code"].where(c["parent_commune_code"] != "", c["commune_code"])
+epci = dict(zip(c.loc[c["commune_type"] == "commune-actuelle", "commune_code"],
+                c.loc[c["commune_type"] == "commune-actuelle", "epci_siren"]))
+territory = {code: to_territory.get(epci.get(p, "")) for code, p in zip(c["commune_code"], parent)}
 per = df.loc[keep, "codeCommuneEtablissement"].map(territory).value_counts()
 print(int(keep.sum()), int(per.sum()))
 """
