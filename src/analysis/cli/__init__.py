@@ -1,6 +1,6 @@
 """The ``analysis`` command: one module per command group.
 
-``data`` (verify, list, build), ``indicators``, ``runs`` (run, render, notebooks) and
+``data`` (verify, list, build), ``indicators``, ``runs`` (run, book, notebooks) and
 ``register`` (sirene aggregate, convert, fetch). Building the parser imports no heavy
 library (pandas, seaborn, statsmodels, DuckDB): each handler imports what it needs, so
 ``analysis --help`` answers at once.
