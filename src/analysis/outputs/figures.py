@@ -272,12 +272,13 @@ def _json_value(x: object) -> object:
 
 def _drawn(df: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
     """`df` as the figure's data record: every row keeps its own ``source_ids`` (from
-    ``source_ids`` or ``source_id``); a frame without either gets the caption's ids."""
+    ``source_ids`` or ``source_id``); a row without any (a projected year, a frame without
+    the column) gets the caption's ids, from which it was computed."""
     d = df.reset_index(drop=True).copy()
     own = [c for c in _SOURCE_COLUMNS if c in d.columns]
     if own:
         d["source_ids"] = [
-            join_sources(*(v for v in row if isinstance(v, str)))
+            join_sources(*(v for v in row if isinstance(v, str))) or join_sources(ids)
             for row in d[own].itertuples(index=False, name=None)
         ]
         d = d.drop(columns=[c for c in own if c != "source_ids"])
@@ -756,7 +757,11 @@ def time_series(
         ax.set_ylim(bottom=0)
     ax.set_title(title if title is not None else (indicator or "").replace("_", " "))
     auto = f"Gaps (no value, not interpolated): {'; '.join(gaps)}." if gaps else None
-    drawn = d if band is None else d.merge(band, on="year", how="outer").sort_values("year")
+    if band is not None:
+        extra = band.drop(columns=[c for c in _SOURCE_COLUMNS if c in band.columns])
+        drawn = d.merge(extra, on="year", how="outer").sort_values("year")
+    else:
+        drawn = d
     add_caption(fig, ids, _join_notes(auto, note), data=drawn)
     return fig
 

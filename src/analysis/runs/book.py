@@ -91,6 +91,10 @@ html_css_files = ["book.css"]
 html_copy_source = False
 html_show_sourcelink = False
 html_last_updated_fmt = None
+# search summaries fetch each result page, which a browser refuses from file://
+html_show_search_summary = False
+# a stated mode: the theme logs a console error on a first visit without one
+html_context = {"default_mode": "light"}
 html_theme_options = {
     "use_download_button": False,
     "use_fullscreen_button": False,

@@ -89,7 +89,7 @@ COLUMN_LABELS: dict[str, str] = {
 
 _WORD_COLUMNS = ("year", "code", "siren", "insee", "sirens", "date")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|$~^])")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 
 
 def escape_md(text: object) -> str:
@@ -370,7 +370,7 @@ def _figure_markdown(
     if record.get("source_ids"):
         caption.append(citer.sources_line(record["source_ids"]))
     if csv:
-        caption.append(f"{{download}}`Download the data (CSV) <{csv}>`")
+        caption.append(f"[Download the data (CSV)]({csv})")
     return "\n".join(
         [
             f":::{{figure}} {png}",
