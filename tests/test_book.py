@@ -72,6 +72,10 @@ def test_columns_get_labels_with_units(column, label):
     assert bookconvert.column_label(column) == label
 
 
+def test_the_book_reads_the_key_figures_write():
+    assert bookconvert.FIGURE_MIME == figures.FIGURE_MIME
+
+
 def test_markdown_specials_are_escaped():
     assert bookconvert.escape_md("a_b *c* [d] <e> |f| $g$ `h`") == (
         r"a\_b \*c\* \[d\] \<e\> \|f\| \$g\$ \`h\`"

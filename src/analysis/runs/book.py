@@ -18,7 +18,8 @@ read through its ``manifest.json``):
    output folder's run lock (:mod:`analysis.runs.lock`).
 
 Incremental: a source file is rewritten only when its content changes, so Sphinx reads
-again only the pages that changed; a source whose run left the batch is removed.
+again only the pages that changed; a source whose run left the batch is removed; when no
+source changed and the site in place was built from them, Sphinx does not run at all.
 
 Offline: no math extension (so no MathJax), no widget scripts, the theme's fonts and
 icons are bundled with it; Sphinx's search index is a script file, so search works from
@@ -255,7 +256,8 @@ def derived_parts(work: Path, data_dir: Path | None = None) -> dict[str, Any]:
 
 
 def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> dict[str, int]:
-    """Write the book's sources into `src` (only what changed); counts of pages and figures."""
+    """Write the book's sources into `src` (only what changed): the counts of pages and
+    figures, and ``changed``, whether any source was written or removed."""
     import pandas as pd
 
     from analysis.runs import bookconvert, bookpages
@@ -265,9 +267,12 @@ def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> 
     names: dict[str, str] = parts["names"]
     written: set[Path] = set()
 
+    changed = False
+
     def put(rel: str, content: str | bytes) -> None:
+        nonlocal changed
         path = src / rel
-        write_if_changed(path, content)
+        changed |= write_if_changed(path, content)
         written.add(path)
 
     chapters: list[str] = []
@@ -343,9 +348,10 @@ def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> 
     for path in sorted(src.rglob("*"), reverse=True):  # runs that left the batch
         if path.is_file() and path not in written:
             path.unlink()
+            changed = True
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-    return {"pages": len(pages) + 4, "figures": n_figures}
+    return {"pages": len(pages) + 4, "figures": n_figures, "changed": changed}
 
 
 def run_sphinx(src: Path, build: Path, jobs: int, log: Path) -> int:
@@ -421,14 +427,19 @@ def build_book(reports_dir: Path | str | None = None, *, jobs: int = 1, stream=N
                 file=log,
             )
         work = out / BOOK_WORK
+        stamp = work / "published.json"  # the site in place was built from these sources
         counts = write_sources(out, work / "src", manifest, entries)
-        n_warn = run_sphinx(work / "src", work / "build", jobs, work / "sphinx.log")
-        tmp = Path(tempfile.mkdtemp(prefix=".site-new-", dir=out))
-        try:
-            shutil.copytree(work / "build" / "html", tmp / SITE_DIR, ignore=_not_published)
-            swap_in(tmp / SITE_DIR, out / SITE_DIR)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        n_warn = 0
+        if counts["changed"] or not stamp.is_file() or not (out / SITE_DIR).is_dir():
+            stamp.unlink(missing_ok=True)
+            n_warn = run_sphinx(work / "src", work / "build", jobs, work / "sphinx.log")
+            tmp = Path(tempfile.mkdtemp(prefix=".site-new-", dir=out))
+            try:
+                shutil.copytree(work / "build" / "html", tmp / SITE_DIR, ignore=_not_published)
+                swap_in(tmp / SITE_DIR, out / SITE_DIR)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            write_if_changed(stamp, json.dumps({"warnings": n_warn}) + "\n")
     return BookResult(
         out / SITE_DIR / "index.html",
         counts["pages"],

@@ -32,8 +32,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from analysis.core.indicators import INDICATORS
-from analysis.outputs.figures import FIGURE_MIME
 from analysis.outputs.tables import NOTICE_MIME, TABLE_MIME
+
+#: :data:`analysis.outputs.figures.FIGURE_MIME`, repeated so that the book does not import
+#: matplotlib and seaborn (seconds) to read it; a test keeps the two equal.
+FIGURE_MIME = "application/vnd.analysis.figure+json"
 
 _SOURCE_COLUMNS = ("source_ids", "source_id")
 
