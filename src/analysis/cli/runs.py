@@ -43,7 +43,7 @@ def cmd_book(args: argparse.Namespace) -> int:
     check_folder(
         "--reports", args.reports, protected=protected_folders(getattr(args, "data_dir", None))
     )
-    result = build_book(args.reports, jobs=args.jobs)
+    result = build_book(args.reports, jobs=args.jobs, register_counts=args.register_counts)
     print(result.summary())
     return 0
 
@@ -129,6 +129,14 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="Sphinx processes reading pages in parallel (default 1)",
+    )
+    b.add_argument(
+        "--register-counts",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="add the map of register start-ups per EPCI (`analysis sirene aggregate "
+        "--level epci` output)",
     )
     b.set_defaults(func=cmd_book)
 

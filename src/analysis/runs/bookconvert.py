@@ -314,7 +314,7 @@ def convert_notebook(
                     csv_path = f"data/{page_id}/fig{n}.csv"
                     page.files[csv_path] = _csv(record["data"]["columns"], record["data"]["data"])
                 after.append(
-                    _figure_markdown(
+                    figure_markdown(
                         record,
                         heading,
                         page.figures[-1],
@@ -358,7 +358,7 @@ def _table_markdown(spec: dict, heading: str, name: str, citer: Citer) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def _figure_markdown(
+def figure_markdown(
     record: dict,
     heading: str,
     name: str,
@@ -366,6 +366,9 @@ def _figure_markdown(
     csv: str | None,
     citer: Citer,
 ) -> str:
+    """A numbered MyST figure: the PNG `png`, labelled `name`, its caption made of the
+    record's title (else `heading`), note, citations and, when `csv` is given, the link
+    "Download the data (CSV)" (paths absolute from the book's source folder)."""
     title = record.get("title") or heading or "Figure"
     caption = [f"**{escape_md(title)}.**"]
     if record.get("note"):
@@ -414,6 +417,7 @@ __all__ = [
     "column_label",
     "convert_notebook",
     "escape_md",
+    "figure_markdown",
     "format_cell",
     "list_table",
 ]
