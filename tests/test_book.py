@@ -246,6 +246,17 @@ def test_nothing_to_build_is_one_line(tmp_path, capsys):
     assert err.startswith("error: nothing to put in the book") and "run `analysis run` first" in err
 
 
+def test_missing_register_counts_are_one_line(tmp_path, capsys):
+    (tmp_path / "reports").mkdir()
+    argv = ["book", "--reports", str(tmp_path / "reports"), "--register-counts", "nope.csv"]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "error: --register-counts: nope.csv is not a file (the CSV of "
+        "`analysis sirene aggregate --level epci`)"
+    )
+
+
 def test_a_book_is_refused_while_a_batch_writes(tmp_path):
     out = tmp_path / "reports"
     (out / "notebooks").mkdir(parents=True)
@@ -297,9 +308,18 @@ def test_figures_are_numbered_with_their_caption(built):
     assert number == "Figure 1"
     assert caption.startswith("<strong>Implantations accompanied by Provence Promotion.</strong>")
     assert "Download the data (CSV)" in caption
+    maps = _captions(_page(built, "chapters/maps.html"))  # after the chapter: Figures 5-7
+    assert [n for n, _ in maps] == ["Figure 5", "Figure 6", "Figure 7"]
+    assert maps[1][1].startswith("<strong>Population density by EPCI, 2022.</strong>")
+    assert "ETRS89-LAEA" in maps[1][1] and all("Download the data (CSV)" in c for _, c in maps)
+    assert "register" not in _page(built, "chapters/maps.html")  # no counts given
     report = _captions(_page(built, "territories/aix-marseille.html"))
-    assert [n for n, _ in report] == ["Figure 5", "Figure 6"]
-    for name in ("chapters/02-investment-attraction.html", "territories/aix-marseille.html"):
+    assert [n for n, _ in report] == ["Figure 8", "Figure 9"]
+    for name in (
+        "chapters/02-investment-attraction.html",
+        "chapters/maps.html",
+        "territories/aix-marseille.html",
+    ):
         page = _page(built, name)
         assert page.count("<figure") == len(_captions(page))  # every figure is numbered
 

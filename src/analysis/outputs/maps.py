@@ -306,7 +306,7 @@ def register_density_map(
     c = counts.assign(epci_siren=counts["code"].astype(str))
     d = projected.merge(pop, on="epci_siren").merge(c, on="epci_siren", how="left")
     d["startups"] = d["startups"].fillna(0)
-    d = d.assign(value=d["startups"] / d["population_municipale"].astype(float) * 100_000)
+    d = d.assign(value=d["startups"] * 100_000 / d["population_municipale"].astype(float))
     d = d.assign(value_class=_classes(d["value"], STARTUP_BREAKS))
     fig, ax = _base(projected, f"ICT start-ups in the register per 100,000 inhabitants, {year}")
     cmap = mpl.colormaps["OrRd"].resampled(len(STARTUP_BREAKS) - 1)
