@@ -309,24 +309,19 @@ def catalogue_page(catalogue: pd.DataFrame, citer: Citer) -> str:
     df = catalogue.sort_values("source_id")
     columns = ["source_id", "publisher", "title", "date_published", "date_accessed", "licence"]
     columns += ["rows"]
-    rows = [[getattr(r, c) for c in columns] + [r.url] for r in df.itertuples(index=False)]
+    # the title cell carries its URL: (title, url), shown as a link
+    rows = [
+        [(r.title, r.url) if c == "title" else getattr(r, c) for c in columns]
+        for r in df.itertuples(index=False)
+    ]
 
     def cell(value: object, column: str) -> str:
         if column == "source_id":
             return f"{citer.cite(value)} `{value}`"
-        return escape_md(format_cell(value, column))
-
-    table_rows = []
-    for row in rows:
-        *values, url = row
-        values[2] = (values[2], url)
-        table_rows.append(values)
-
-    def cell_with_link(value: object, column: str) -> str:
         if column == "title":
             title, url = value  # type: ignore[misc]
             return f"[{escape_md(title)}](<{url}>)"
-        return cell(value, column)
+        return escape_md(format_cell(value, column))
 
     n_rows = int(df["rows"].sum()) if len(df) else 0
     return "\n".join(
@@ -340,10 +335,10 @@ def catalogue_page(catalogue: pd.DataFrame, citer: Citer) -> str:
             "",
             list_table(
                 columns,
-                table_rows,
+                rows,
                 caption="The catalogue",
                 name="tbl-catalogue",
-                cells=cell_with_link,
+                cells=cell,
             ),
             "",
         ]
