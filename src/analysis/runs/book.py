@@ -471,6 +471,11 @@ def write_sources(
 
 def run_sphinx(src: Path, build: Path, jobs: int, log: Path) -> int:
     """Build the HTML of `src` into ``build/html`` (incremental); the number of warnings."""
+    # MyST-NB imports nbformat, which imports jsonschema, which imports rfc3987_syntax when
+    # it is installed (a Jupyter extra) and compiles some 40 grammars: about 7 s on a busy
+    # machine, for URI format checks that reading notebooks never runs. Refused in this
+    # process only, unless something imported it already.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from sphinx.application import Sphinx
     from sphinx.errors import SphinxError
 
