@@ -114,7 +114,8 @@ table.analysis-table th { white-space: nowrap; }
 table.analysis-table caption { text-align: left; caption-side: top; }
 .analysis-cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(11em, 1fr));
   gap: 0.8em; margin: 1em 0 1.5em; }
-.analysis-card { border: 1px solid #ddd; border-radius: 6px; padding: 0.6em 0.9em; }
+div.analysis-card.container { border: 1px solid #ddd; border-radius: 6px;
+  padding: 0.6em 0.9em !important; }
 .analysis-card p:first-child strong { font-size: 1.6em; }
 .analysis-card p { margin: 0.2em 0; font-size: 0.92em; }
 figure.analysis-figure img { max-width: 100%; height: auto; }

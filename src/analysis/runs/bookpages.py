@@ -159,10 +159,14 @@ def _density(ind: pd.DataFrame, cite: Citer) -> str:
     rank = _latest(ind, "startups_declared_observed_to_expected_rank")
     if oe is not None:
         ci = _interval(oe, 2)
-        side = "fewer" if oe["value"] < 1 else "more"
+        lo, hi = oe.get("ci_low"), oe.get("ci_high")
+        if ci and lo <= 1 <= hi:  # the interval holds 1: no clear difference
+            side = "about as many start-ups as"
+        else:
+            side = "fewer start-ups than" if oe["value"] < 1 else "more start-ups than"
         text = (
-            f"Given its population, the capital declares {side} start-ups than a count model "
-            f"of the capitals expects: observed over expected is {_num(oe['value'], 2)}"
+            f"Given its population, the capital declares {side} a count model of the "
+            f"capitals expects: observed over expected is {_num(oe['value'], 2)}"
             + (f" (95 % interval {ci})" if ci else "")
         )
         if rank is not None:
