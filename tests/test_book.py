@@ -488,3 +488,61 @@ def test_the_book_opens_offline_in_a_browser(built, tab):  # noqa: F811 (the fix
         time.sleep(0.2)
     assert any(h.split("?")[0].endswith("territories/aix-marseille.html") for h in hits), hits
     assert tab.errors() == []
+
+
+def _headline_rows() -> pd.DataFrame:
+    rows = [
+        ("implantations_growth_2014_2023", 2023, 12.6984127, "percent", "a;b", None, None),
+        ("implantations_cagr_2014_2023", 2023, 1.337140272, "percent per year", "a;b", None, None),
+        (
+            "implantations_trend_growth",
+            2023,
+            2.644623808,
+            "percent per year (poisson trend, 2014-2023)",
+            "c",
+            0.02,
+            5.31,
+        ),
+        (
+            "startups_declared_per_100k",
+            2019,
+            41.25674225,
+            "start-ups per 100,000 inhabitants",
+            "d",
+            None,
+            None,
+        ),
+        ("startups_declared_observed_to_expected", 2019, 0.7237796187, "ratio", "d", 0.39, 1.79),
+        (
+            "ecosystem_index_median_rank",
+            2023,
+            7.0,
+            "rank among 7 capitals (90 % rank interval)",
+            "e",
+            7.0,
+            7.0,
+        ),
+        ("population_municipale", 2023, 1939077.0, "inhabitants", "f", None, None),
+    ]
+    cols = ["indicator", "year", "value", "unit", "source_ids", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=cols).assign(territory_id="aix-marseille")
+
+
+def test_the_landing_page_reads_the_headline_figures():
+    citer = bookconvert.Citer(frozenset("abcdef"))
+    page = bookpages.landing_page(_headline_rows(), name="Aix-Marseille Région Sud", citer=citer)
+    assert "went from 2014 to 2023 up by 12.7 % (1.34 % a year compounded) {cite:p}`a,b`." in page
+    assert "a trend of +2.6 % a year (poisson trend, 2014-2023; 95 % interval 0.0 to 5.3 %)" in page
+    # an interval that holds 1 is no evidence of fewer (or more) start-ups than expected
+    assert "declares about as many start-ups as a count model of the capitals expects" in page
+    assert "observed over expected is 0.72 (95 % interval 0.39 to 1.79)" in page
+    assert (
+        "the median rank is 7 of the 7 capitals ranked, with a 90 % rank interval from 7 to 7"
+        in page
+    )
+    assert "**1,939,077**" in page  # the population card, with its separator
+    assert "The label effect" not in page
+    with_label = bookpages.landing_page(
+        _headline_rows(), name="X", citer=citer, label_chapter="chapters/05-label-effect"
+    )
+    assert "## The label effect" in with_label and "{doc}`/chapters/05-label-effect`" in with_label
