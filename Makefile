@@ -12,10 +12,11 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Headless runs render with Agg; `make lab` keeps Jupyter's inline backend.
 HEADLESS := MPLBACKEND=Agg
 
-.PHONY: help venv report test lab data notebooks bench lint format lock clean
+.PHONY: help venv report book test lab data notebooks bench lint format lock clean
 
 help:
-	@echo "make report     run the main job on the embedded data (outputs in reports/)"
+	@echo "make report     run the main job on the embedded data and build the book (reports/site/)"
+	@echo "make book       rebuild the book from the last batch (reports/site/index.html)"
 	@echo "make test       run the whole test suite"
 	@echo "make lab        open JupyterLab on notebooks/"
 	@echo "make data       rebuild data/derived from data/raw (fetches the INSEE geography with npm)"
@@ -33,12 +34,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The main job: verify the data, run the default grid (notebooks/runs.yaml), render the site.
+# The main job: verify the data, run the default grid (notebooks/runs.yaml), build the book.
 report: $(STAMP)
 	$(BIN)/analysis data verify
-	@# the site is rendered even when a run failed (the index shows it), then make fails
-	$(HEADLESS) $(BIN)/analysis run; status=$$?; $(BIN)/analysis render && exit $$status
-	@echo "open reports/html/index.html"
+	@# the book is built even when a run failed (its run log shows it), then make fails
+	$(HEADLESS) $(BIN)/analysis run; status=$$?; $(BIN)/analysis book --jobs 2 && exit $$status
+	@echo "open reports/site/index.html"
+
+# The book again from the last batch (only the pages that changed are read again).
+book: $(STAMP)
+	$(BIN)/analysis book --jobs 2
+	@echo "open reports/site/index.html"
 
 test: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest
@@ -58,6 +64,7 @@ bench: $(STAMP)
 	$(HEADLESS) $(BIN)/python benchmarks/sirene_bench.py
 	$(HEADLESS) $(BIN)/python benchmarks/batch_bench.py
 	$(HEADLESS) $(BIN)/python benchmarks/label_effect_validation.py
+	$(HEADLESS) $(BIN)/python benchmarks/book_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks notebooks

@@ -17,9 +17,8 @@ import pytest
 import analysis
 from analysis.cli import runs as cli_runs
 from analysis.core.errors import AnalysisError
-from analysis.runs import batch, lock, manifest, notebooks, worker
+from analysis.runs import batch, book, lock, manifest, notebooks, worker
 from analysis.runs import grid as grids
-from analysis.runs import site as render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 EVIL = "<script>alert(1)</script> & co"
@@ -82,7 +81,7 @@ _BATCH: dict = {}
 
 
 def executed_batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Run the 3-run grid once per session through the CLI handler (shared by test_render)."""
+    """Run the 3-run grid once per session through the CLI handler."""
     if not _BATCH:
         root = make_project(tmp_path_factory.mktemp("batch") / "project")
         capture_out, capture_err = _capture(
@@ -359,7 +358,7 @@ def test_a_second_run_on_the_same_folder_is_refused(project, capsys):
         assert f"reports/ (pid {os.getpid()}, started 20" in err
         assert err.endswith("wait for it or use --out")
         with pytest.raises(lock.BatchLockedError, match="another analysis run is writing"):
-            render.render_site(out)
+            book.build_book(out)
     assert snapshot(out) == before  # earlier outputs intact
     with lock.output_lock(out):  # released: it can be taken again
         pass

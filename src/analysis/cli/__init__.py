@@ -1,7 +1,7 @@
 """The ``analysis`` command: one module per command group.
 
 ``data`` (verify, list, build), ``indicators``, ``territories`` (territories, index),
-``runs`` (run, render, notebooks), ``register`` (sirene aggregate, panel, convert, fetch) and
+``runs`` (run, book, notebooks), ``register`` (sirene aggregate, panel, convert, fetch) and
 ``label_effect`` (label-effect). Building the parser imports no heavy library (pandas,
 seaborn, statsmodels, DuckDB): each handler imports what it needs, so ``analysis --help``
 answers at once.

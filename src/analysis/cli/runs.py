@@ -1,4 +1,4 @@
-"""``analysis run|render|notebooks``: execute the notebooks, share them, refresh them."""
+"""``analysis run|book|notebooks``: execute the notebooks, share them as a book, refresh them."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    from analysis.runs.site import render_site
+def cmd_book(args: argparse.Namespace) -> int:
+    from analysis.runs.book import build_book
 
     check_folder(
         "--reports", args.reports, protected=protected_folders(getattr(args, "data_dir", None))
     )
-    result = render_site(args.reports, progress=not getattr(args, "quiet", False))
+    result = build_book(args.reports, jobs=args.jobs, register_counts=args.register_counts)
     print(result.summary())
     return 0
 
@@ -67,7 +67,7 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    """Register ``analysis run``, ``analysis render`` and ``analysis notebooks``."""
+    """Register ``analysis run``, ``analysis book`` and ``analysis notebooks``."""
     p = sub.add_parser(
         "run",
         help="execute a grid of notebooks x parameters with papermill (default notebooks/runs.yaml)",
@@ -116,20 +116,37 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-run lines")
     p.set_defaults(func=cmd_run)
 
-    r = sub.add_parser(
-        "render",
-        help="render the executed notebooks to HTML (reports/html/index.html)",
-        description="Turn the executed notebooks of an output folder into HTML pages (with "
-        "code, and a reader version), PNG figures and an index.",
+    b = sub.add_parser(
+        "book",
+        help="build the book of the executed notebooks (reports/site/index.html)",
+        description="Turn the executed notebooks of an output folder into a book (Sphinx + "
+        "MyST-NB, nothing re-executed): a landing page with the findings, a chapter per "
+        "notebook, a page per capital, numbered figures and tables with citations, "
+        "references, search; it opens offline. Rebuilds only what changed.",
     )
-    r.add_argument(
+    b.add_argument(
         "--reports",
         type=Path,
         default=None,
         metavar="DIR",
         help="the output folder of `analysis run` (default reports/)",
     )
-    r.set_defaults(func=cmd_render)
+    b.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="Sphinx processes reading pages in parallel (default 1)",
+    )
+    b.add_argument(
+        "--register-counts",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="add the map of register start-ups per EPCI (`analysis sirene aggregate "
+        "--level epci` output)",
+    )
+    b.set_defaults(func=cmd_book)
 
     nbs = sub.add_parser("notebooks", help="re-execute the committed notebooks in place")
     nbs.add_argument(

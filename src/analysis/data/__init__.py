@@ -2,6 +2,7 @@
 
 ``schemas`` (table rules), ``datasets`` (the readers), ``catalog`` (sidecars, checksums,
 ``analysis data verify``), ``inputs`` (the bundle the analyses take), ``geography`` (the
-build step of the INSEE population tables) and ``register/`` (the SIRENE stock, scanned
+build step of the INSEE population tables), ``geometry`` (the EPCI outlines of the maps)
+and ``register/`` (the SIRENE stock, scanned
 with DuckDB).
 """

@@ -16,6 +16,11 @@ Display and files:
   notebook holds an ``image/png`` output with the same bytes that :func:`save_figure`
   writes. (When the inline backend *is* active, its formatter takes precedence; either
   way the figure displays once.)
+* Besides the PNG, the display carries the figure's record in the output's *metadata* under
+  :data:`FIGURE_MIME`: its title, source ids, note and the tidy frame it drew (with
+  ``source_ids``), which the book turns into the caption and the "Download the data (CSV)"
+  link. Metadata, not a new output type, because nbval does not compare metadata: the
+  committed notebooks' stored outputs stay valid without re-execution.
 * :func:`save_figure` renders with the Agg canvas at :data:`DPI` with no ``Software``
   metadata (PNG carries no timestamp) and writes atomically: same figure, same bytes.
 * The theme is applied with :func:`matplotlib.rc_context` while a figure is built and
@@ -68,6 +73,7 @@ from analysis.methods.metrics import PERCENT
 
 __all__ = [
     "DPI",
+    "FIGURE_MIME",
     "HIGHLIGHT",
     "MUTED",
     "OKABE_ITO",
@@ -126,6 +132,9 @@ CAPTION_SIZE = 8
 DPI = 150
 #: CSS pixels per inch of the notebook display (the PNG has DPI pixels per inch).
 DISPLAY_PPI = 100
+
+#: Key of the figure's record (title, source ids, note, data) in the display's metadata.
+FIGURE_MIME = "application/vnd.analysis.figure+json"
 
 #: White outline around labels drawn over data.
 _HALO = [withStroke(linewidth=3, foreground="white")]
@@ -205,6 +214,8 @@ class CaptionedFigure(Figure):
 
     source_ids: tuple[str, ...] = ()
     note: str | None = None
+    data: pd.DataFrame | None = None
+    """The tidy frame the figure drew, with a ``source_ids`` column (set by :func:`add_caption`)."""
 
     def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
         w, h = self.get_size_inches()
@@ -212,6 +223,68 @@ class CaptionedFigure(Figure):
             "width": round(w * DISPLAY_PPI),
             "height": round(h * DISPLAY_PPI),
         }
+
+    def title(self) -> str:
+        """The title of the first axes that has one (centre, then left), or ``""``."""
+        for ax in self.axes:
+            for loc in ("center", "left"):
+                if t := ax.get_title(loc=loc):
+                    return t
+        return ""
+
+    def record(self) -> dict[str, Any]:
+        """The figure's record: ``title``, ``source_ids``, ``note`` and ``data`` (the frame
+        drawn as ``{"columns": [...], "data": [[...], ...]}``, floats to 12 significant
+        digits, missing values as null)."""
+        frame = self.data if self.data is not None else pd.DataFrame()
+        return {
+            "title": self.title(),
+            "source_ids": list(self.source_ids),
+            "note": self.note,
+            "data": {
+                "columns": [str(c) for c in frame.columns],
+                "data": [[_json_value(v) for v in row] for row in frame.itertuples(index=False)],
+            },
+        }
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict]:
+        """The PNG bytes, with the size and the :data:`FIGURE_MIME` record in its metadata
+        (the kernel base64-encodes the bytes, as for ``_repr_png_``)."""
+        png, size = self._repr_png_()
+        return {"image/png": png}, {
+            "image/png": size,
+            FIGURE_MIME: self.record(),
+        }
+
+
+def _json_value(x: object) -> object:
+    """A JSON-safe cell: numpy scalars unwrapped, NaN as None, floats to 12 digits."""
+    if hasattr(x, "item") and not isinstance(x, str):
+        x = x.item()
+    if isinstance(x, float):
+        return None if x != x else float(f"{x:.12g}")
+    if x is None or isinstance(x, bool | int | str):
+        return x
+    if x is pd.NA or x is pd.NaT:
+        return None
+    return str(x)
+
+
+def _drawn(df: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """`df` as the figure's data record: every row keeps its own ``source_ids`` (from
+    ``source_ids`` or ``source_id``); a row without any (a projected year, a frame without
+    the column) gets the caption's ids, from which it was computed."""
+    d = df.reset_index(drop=True).copy()
+    own = [c for c in _SOURCE_COLUMNS if c in d.columns]
+    if own:
+        d["source_ids"] = [
+            join_sources(*(v for v in row if isinstance(v, str))) or join_sources(ids)
+            for row in d[own].itertuples(index=False, name=None)
+        ]
+        d = d.drop(columns=[c for c in own if c != "source_ids"])
+    else:
+        d["source_ids"] = join_sources(ids)
+    return d
 
 
 def figure_to_png_bytes(fig: Figure) -> bytes:
@@ -288,13 +361,16 @@ def add_caption(
     note: str | None = None,
     *,
     size: float = CAPTION_SIZE,
+    data: pd.DataFrame | None = None,
 ) -> Text:
     """Add the caption line(s) at the bottom of `fig`: ``Sources: id1; id2`` then the note.
 
     `sources` is an iterable of ids or a ``;``-joined string; ids are de-duplicated and
     sorted, and every id appears exactly once. The text is wrapped to the figure's width
     (an id is never split) and the figure is made taller by the caption's height, so the
-    axes keep their size. Returns the caption's Text (``gid="caption"``).
+    axes keep their size. `data`, the tidy frame drawn, is kept as ``fig.data`` (with a
+    ``source_ids`` column) for the figure's record. Returns the caption's Text
+    (``gid="caption"``).
     """
     ids = _split_ids(sources)
     if not ids:
@@ -337,6 +413,7 @@ def add_caption(
     )
     fig.source_ids = tuple(ids)  # type: ignore[attr-defined]
     fig.note = note  # type: ignore[attr-defined]
+    fig.data = _drawn(data, ids) if data is not None else None  # type: ignore[attr-defined]
     return text
 
 
@@ -680,7 +757,12 @@ def time_series(
         ax.set_ylim(bottom=0)
     ax.set_title(title if title is not None else (indicator or "").replace("_", " "))
     auto = f"Gaps (no value, not interpolated): {'; '.join(gaps)}." if gaps else None
-    add_caption(fig, ids, _join_notes(auto, note))
+    if band is not None:
+        extra = band.drop(columns=[c for c in _SOURCE_COLUMNS if c in band.columns])
+        drawn = d.merge(extra, on="year", how="outer").sort_values("year")
+    else:
+        drawn = d
+    add_caption(fig, ids, _join_notes(auto, note), data=drawn)
     return fig
 
 
@@ -795,7 +877,7 @@ def ranked_bars(
     default = (indicator or "").replace("_", " ") + (f", {year}" if year else "")
     ax.set_title(title if title is not None else default)
     auto = f"No value: {', '.join(_labels(absent))}." if len(absent) else None
-    add_caption(fig, ids, _join_notes(auto, note))
+    add_caption(fig, ids, _join_notes(auto, note), data=d)
     return fig
 
 
@@ -931,7 +1013,7 @@ def observed_vs_expected(
         if len(absent)
         else None
     )
-    add_caption(fig, ids, _join_notes(auto, note))
+    add_caption(fig, ids, _join_notes(auto, note), data=d)
     return fig
 
 
@@ -1133,7 +1215,7 @@ def shares(
         else:
             title = f"Shares, {int(d['year'].iloc[0])}"
     ax.set_title(title)
-    add_caption(fig, ids, _join_notes(auto, note))
+    add_caption(fig, ids, _join_notes(auto, note), data=d)
     return fig
 
 
@@ -1239,7 +1321,7 @@ def index_ranks(
     ax.set_xlabel("rank (1 = best)")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title if title is not None else "Composite index: rank and its uncertainty")
-    add_caption(fig, ids, note)
+    add_caption(fig, ids, note, data=d)
     return fig
 
 
@@ -1297,7 +1379,8 @@ def coverage_heatmap(
     ax.grid(which="major", visible=False)
     ax.tick_params(which="minor", length=0)
     ax.set_title(title or "Cited figures per year (number of sources; blank = missing)", loc="left")
-    add_caption(fig, sources, note)
+    cells = m.rename_axis(index="row", columns="year").stack().rename("sources_citing")
+    add_caption(fig, sources, note, data=cells.reset_index())
     return fig
 
 
