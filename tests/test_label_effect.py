@@ -55,20 +55,30 @@ def test_two_years_poisson_is_the_ratio_of_ratios():
 
 
 def test_exhaustive_randomisation_p_value_and_interval_by_hand():
-    """Five assignments (the treated unit or one of its 4 peers; the distant controls stay
-    flat). Effects log(y_2020 / 10): treated log 2, peers log 1.1, log 0.9, log 1.2, 0.
-    Only the treated unit reaches |log 2|: p = 1/5. At alpha 0.3 an effect δ is kept while
-    |log 2 - δ| <= log 1.2 (two of five reach it): the interval is 2/1.2 - 1 to 2·1.2 - 1."""
+    """Five assignments: the treated unit T or one of its 4 peers gets the label; every
+    other unit is a comparison unit (2019 total 540; 2020 total 542 + x - v when the peer
+    going 10 -> v is labelled, x being T's 2020 count under the null, 20 / exp(δ)). With one
+    labelled unit t = θ: θ_T = log(54 x / 542), θ_v = log(54 v / (542 + x - v)).
+
+    At δ = 0 (x = 20), θ_T = log(1080 / 542) = 0.689 and the peers' |θ_v| are at most
+    log(648 / 550) = 0.164: only T reaches it, p = 1/5. At alpha 0.3 an effect is kept while
+    a peer reaches T (p = 2/5), and the binding peer is v = 12 on both sides:
+    - low end, θ_T = θ_12: 54 x (x + 530) = 648 · 542, so x² + 530 x - 6504 = 0, x = 12,
+      δ = log(20 / 12);
+    - high end, -θ_T = θ_12: 542 (x + 530) = 54 · 648 x, x = 287260 / 34450,
+      δ = log(689000 / 287260)."""
     out = le.estimate(_hand_panel(), n_draws=999, leads=0, lags=0, alpha=0.3)
     overall = out.set_index("term").loc["overall"]
+    assert overall["estimate"] == pytest.approx(1080 / 542 - 1, rel=1e-12)
     assert overall["p_value"] == pytest.approx(1 / 5)
-    assert overall["ci_low"] == pytest.approx(2 / 1.2 - 1, abs=2e-4)
-    assert overall["ci_high"] == pytest.approx(2 * 1.2 - 1, abs=2e-4)
+    assert overall["ci_low"] == pytest.approx(20 / 12 - 1, abs=2e-4)
+    assert overall["ci_high"] == pytest.approx(689000 / 287260 - 1, abs=2e-4)
 
 
 def test_a_peer_with_a_larger_change_doubles_the_p_value():
-    """A peer going 10 -> 30 (|log 3| > |log 2|): two of five assignments reach the observed
-    statistic, p = 2/5."""
+    """A peer going 10 -> 30: when it is labelled its comparison totals are 540 and 550, so
+    θ = log(30 · 540 / (10 · 550)) = 1.080, above the observed log(20 · 540 / (10 · 560))
+    = 0.657: two of five assignments reach the observed statistic, p = 2/5."""
     out = le.estimate(_hand_panel(block_2020=30.0), n_draws=999, leads=0, lags=0, alpha=0.3)
     assert out.set_index("term").loc["overall", "p_value"] == pytest.approx(2 / 5)
 
@@ -137,8 +147,8 @@ def test_poisson_cells_match_pyfixest_fepois(small):
     )
     coef = fit.coef()
     d = le._design(small, "outcome", "count", "never", None)
-    full = le.replace(d, comparison=d.all_comparison)
-    cells = le._stats(full, d.z[d.treated][None], le._term_masks(d, [None]), True).cells
+    cells = le._stats(d, d.z.sum(axis=0), d.z[d.treated][None], le._term_masks(d, [None]), True)
+    cells = cells.cells
     for c, g in enumerate((2013, 2016)):
         for s in range(g, 2020):
             assert cells[c, s - 2010] == pytest.approx(coef[f"d{g}_{s}"], abs=1e-10)
