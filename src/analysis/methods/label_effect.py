@@ -45,17 +45,26 @@ Webb 2020). Instead, each treated unit forms a block with its ``block_size`` nea
 comparison units by size (mean outcome before the first label, on the log scale), and the
 label is re-assigned at random inside each block — one unit per block gets the block's
 cohort — `n_draws` times (every assignment when there are fewer than `n_draws`). The
-statistic is studentised, ``t = θ / se`` with ``se`` the treated units' cluster-robust
-standard error of ``θ`` (``se² = K/(K-1) Σ_k r_k² / (Σ ŷ⁰)²``, ``r_k`` the unit's post-label
-residual; with one treated unit, ``θ`` itself). The p-value is the share of assignments
-whose ``|t|`` is at least the observed one, the observed assignment included.
+statistic of an assignment is the estimator itself applied to it: the units it labels
+against every unit it does not label (the sharp null says what their outcomes would be),
+so that the observed assignment's statistic is the reported estimate. It is studentised,
+``t = θ / se`` with ``se`` the labelled units' cluster-robust standard error of ``θ``
+(``se² = K/(K-1) Σ_k r_k² / (Σ ŷ⁰)²``, ``r_k`` the unit's residual in the term's cells;
+with one labelled unit, ``θ`` itself). The p-value is two-sided: the share of assignments
+whose ``|t|`` reaches the observed one, the observed assignment included (``(h + 1) /
+(D + 1)`` for ``D`` random draws; ``h / D`` when all ``D`` assignments are enumerated).
 
-Intervals invert the test (Imbens & Rubin 2015, ch. 5): the interval holds every effect
-``δ`` whose sharp null — the treated post-label outcomes divided by ``exp(δ)`` are the
-untreated ones — is not rejected at `alpha`; the bounds are found by bisection on ``δ``.
-For an event time, the other post-label cells are set to their own estimated effects. A
-side that the test never closes within ``|δ| <= 5`` (a factor e⁵) is reported as -100 %
-or +inf. Lead intervals use the randomisation quantile of ``|t|``: ``θ ± q · se``.
+Post-label intervals invert the test (Imbens & Rubin 2015, ch. 5): the interval holds
+every effect ``δ`` whose sharp null — the treated post-label outcomes of the term divided
+by ``exp(δ)`` are the untreated ones, the other post-label cells at their own estimated
+effects — has ``p > alpha``. The reported p-value is this test at ``δ = 0``, with the same
+draws, and the bisection for each bound is bracketed by the estimate (kept) and 0 (whose
+verdict is then known), so ``p <= alpha`` exactly when 0 is outside the interval. A side
+that the test never closes within ``|δ| <= 5`` (a factor e⁵) is reported as -100 % or
++inf. Lead intervals are studentised: ``θ ± q · se`` with ``q`` the randomisation critical
+value of ``|t|`` under "no lead deviates" (post-label cells at their estimated effects),
+the smallest value above which the p-value is at most `alpha`; again ``p <= alpha``
+exactly when 0 is outside.
 
 The joint pre-trend test sums the squared studentised leads and compares the sum with its
 randomisation distribution.
