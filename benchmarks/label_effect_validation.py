@@ -62,8 +62,8 @@ def _scenario(effect: float, n: int, draws: int, seed0: int) -> dict:
         cover += row["ci_low"] <= effect <= row["ci_high"]
         reject += row["p_value"] <= 0.05
         # the interval inverts the test: p <= 0.05 exactly when 0 is outside it
-        disagree += (row["p_value"] <= 0.05) != (row["ci_low"] > 0 or row["ci_high"] < 0)
-        open_ends += row["ci_low"] <= -1 or math.isinf(row["ci_high"])
+        disagree += int((row["p_value"] <= 0.05) != (row["ci_low"] > 0 or row["ci_high"] < 0))
+        open_ends += int(row["ci_low"] <= -1 or math.isinf(row["ci_high"]))
     mean = float(np.mean(est))
     return {
         "effect": effect,
