@@ -12,6 +12,9 @@ shocks; 15 treated units (9 from 2015, 4 from 2016, 2 from 2020) drawn among the
 
 1. **Size and coverage, no effect**: ``--panels`` panels with no effect; the share of
    overall p-values <= 0.05 (goal 3-7 %) and of 95 % intervals holding 0 (goal 92-98 %).
+   In both scenarios, the panels where the p-value and the interval disagree (p <= 0.05
+   but 0 inside the interval, or the reverse) are counted: the interval inverts the test,
+   so the count must be 0. Intervals with an open side (-100 % or +inf) are counted too.
 2. **Coverage and bias, +20 %**: ``--panels`` panels with a +20 % effect; coverage of 20 %,
    bias of the overall estimate as a share of the effect (goal < 10 %), power.
 3. **The log(1+y) estimators** on ``--log-panels`` of the +20 % panels: etwfe on log(1+y)
@@ -50,7 +53,7 @@ def _mc_se(p: float, n: int) -> float:
 
 
 def _scenario(effect: float, n: int, draws: int, seed0: int) -> dict:
-    est, cover, reject = [], 0, 0
+    est, cover, reject, disagree, open_ends = [], 0, 0, 0, 0
     t0 = time.perf_counter()
     for i in tqdm(range(n), desc=f"etwfe, effect {effect:+.0%}", leave=False):
         panel = simulate_panel(effect=effect, seed=seed0 + i)
@@ -58,6 +61,9 @@ def _scenario(effect: float, n: int, draws: int, seed0: int) -> dict:
         est.append(row["estimate"])
         cover += row["ci_low"] <= effect <= row["ci_high"]
         reject += row["p_value"] <= 0.05
+        # the interval inverts the test: p <= 0.05 exactly when 0 is outside it
+        disagree += int((row["p_value"] <= 0.05) != (row["ci_low"] > 0 or row["ci_high"] < 0))
+        open_ends += int(row["ci_low"] <= -1 or math.isinf(row["ci_high"]))
     mean = float(np.mean(est))
     return {
         "effect": effect,
@@ -70,6 +76,8 @@ def _scenario(effect: float, n: int, draws: int, seed0: int) -> dict:
         "coverage_mc_se": _mc_se(cover / n, n),
         "rejection_rate": reject / n,
         "rejection_mc_se": _mc_se(reject / n, n),
+        "p_value_interval_disagreements": disagree,
+        "open_intervals": open_ends,
         "seconds_per_panel": (time.perf_counter() - t0) / n,
     }
 

@@ -55,22 +55,103 @@ def test_two_years_poisson_is_the_ratio_of_ratios():
 
 
 def test_exhaustive_randomisation_p_value_and_interval_by_hand():
-    """Five assignments (the treated unit or one of its 4 peers; the distant controls stay
-    flat). Effects log(y_2020 / 10): treated log 2, peers log 1.1, log 0.9, log 1.2, 0.
-    Only the treated unit reaches |log 2|: p = 1/5. At alpha 0.3 an effect δ is kept while
-    |log 2 - δ| <= log 1.2 (two of five reach it): the interval is 2/1.2 - 1 to 2·1.2 - 1."""
+    """Five assignments: the treated unit T or one of its 4 peers gets the label; every
+    other unit is a comparison unit (2019 total 540; 2020 total 542 + x - v when the peer
+    going 10 -> v is labelled, x being T's 2020 count under the null, 20 / exp(δ)). With one
+    labelled unit t = θ: θ_T = log(54 x / 542), θ_v = log(54 v / (542 + x - v)).
+
+    At δ = 0 (x = 20), θ_T = log(1080 / 542) = 0.689 and the peers' |θ_v| are at most
+    log(648 / 550) = 0.164: only T reaches it, p = 1/5. At alpha 0.3 an effect is kept while
+    a peer reaches T (p = 2/5), and the binding peer is v = 12 on both sides:
+    - low end, θ_T = θ_12: 54 x (x + 530) = 648 · 542, so x² + 530 x - 6504 = 0, x = 12,
+      δ = log(20 / 12);
+    - high end, -θ_T = θ_12: 542 (x + 530) = 54 · 648 x, x = 287260 / 34450,
+      δ = log(689000 / 287260)."""
     out = le.estimate(_hand_panel(), n_draws=999, leads=0, lags=0, alpha=0.3)
     overall = out.set_index("term").loc["overall"]
+    assert overall["estimate"] == pytest.approx(1080 / 542 - 1, rel=1e-12)
     assert overall["p_value"] == pytest.approx(1 / 5)
-    assert overall["ci_low"] == pytest.approx(2 / 1.2 - 1, abs=2e-4)
-    assert overall["ci_high"] == pytest.approx(2 * 1.2 - 1, abs=2e-4)
+    assert overall["ci_low"] == pytest.approx(20 / 12 - 1, abs=2e-4)
+    assert overall["ci_high"] == pytest.approx(689000 / 287260 - 1, abs=2e-4)
 
 
 def test_a_peer_with_a_larger_change_doubles_the_p_value():
-    """A peer going 10 -> 30 (|log 3| > |log 2|): two of five assignments reach the observed
-    statistic, p = 2/5."""
+    """A peer going 10 -> 30: when it is labelled its comparison totals are 540 and 550, so
+    θ = log(30 · 540 / (10 · 550)) = 1.080, above the observed log(20 · 540 / (10 · 560))
+    = 0.657: two of five assignments reach the observed statistic, p = 2/5."""
     out = le.estimate(_hand_panel(block_2020=30.0), n_draws=999, leads=0, lags=0, alpha=0.3)
     assert out.set_index("term").loc["overall", "p_value"] == pytest.approx(2 / 5)
+
+
+def test_two_labelled_units_enumerated_by_hand():
+    """Two labelled units, each in a block with one peer of its size, so 4 assignments, all
+    enumerated. T1 10 -> 11 (peer P1 10 -> 14), T2 20 -> 21 (peer P2 20 -> 24), five small
+    units flat at 4. The comparison group of an assignment is every unit it does not label.
+
+    With one pre-year, θ = log(S1 C0 / (S0 C1)) (S labelled, C comparison totals) and the
+    two labelled units' residuals r = y1 - (S1 / S0) y0 are ±r, so se = √(2 · 2r²) / S1:
+
+    ===========  =======  =======  =============================  ======  ======  =====
+    labelled     S0, S1   C0, C1   θ                              |r|     se      t
+    ===========  =======  =======  =============================  ======  ======  =====
+    T1, T2       30, 32   50, 58   log(32·50 / (30·58)) = -0.084  1/3     1/48    -4.03
+    T1, P2       30, 35   50, 55   log(35/33) = 0.059             2/3     4/105   1.54
+    P1, T2       30, 35   50, 55   log(35/33) = 0.059             7/3     2/15    0.44
+    P1, P2       30, 38   50, 52   log(38·50 / (30·52)) = 0.197   4/3     4/57    2.81
+    ===========  =======  =======  =============================  ======  ======  =====
+
+    Only the observed assignment reaches |t| = 4.03: p = 1/4, and at alpha 0.3 the
+    interval must exclude 0. The estimate is the observed assignment's θ: -8.0 % (the
+    labelled units grew 7 % while their comparison grew 16 %). The former test statistic
+    compared the labelled units with the flat units only (θ = log(32/30) > 0, p = 3/4): it
+    tested another number than the one reported."""
+    rows = {"T1": (2020, [10, 11]), "T2": (2020, [20, 21])}
+    rows.update({"P1": (0, [10, 14]), "P2": (0, [20, 24])})
+    rows.update({f"flat-{i}": (0, [4, 4]) for i in range(5)})
+    out = le.estimate(_panel(rows, [2019, 2020]), n_draws=999, leads=0, lags=0, alpha=0.3)
+    overall = out.set_index("term").loc["overall"]
+    assert overall["estimate"] == pytest.approx(32 * 50 / (30 * 58) - 1, rel=1e-12)
+    assert overall["p_value"] == pytest.approx(1 / 4)
+    assert overall["ci_low"] < overall["estimate"] < overall["ci_high"] < 0
+
+
+@pytest.mark.parametrize(
+    ("seed", "effect", "pretrend", "alpha", "scale"),
+    [
+        (0, 0.0, 0.0, 0.05, "count"),
+        (3, 0.0, 0.0, 0.2, "count"),
+        (1, 0.0, 0.06, 0.2, "count"),
+        (2, 0.3, 0.0, 0.05, "count"),
+        (4, 0.15, 0.03, 0.1, "count"),
+        (5, 0.3, 0.0, 0.2, "log1p"),
+        (6, 0.0, 0.06, 0.1, "log1p"),
+    ],
+)
+def test_p_value_below_alpha_exactly_when_the_interval_excludes_zero(
+    seed, effect, pretrend, alpha, scale
+):
+    """The intervals invert the test: on every term, overall, leads and lags, p <= alpha
+    holds exactly when 0 is outside the (1 - alpha) interval, with the same draws and seed;
+    and the interval holds the estimate (SYNTHETIC-TEST-DATA panels with and without an
+    effect and a pre-trend, so that both verdicts occur)."""
+    panel = panels.simulate_panel(
+        n_units=200,
+        years=range(2010, 2020),
+        cohorts={2013: 4, 2016: 3},
+        effect=effect,
+        pretrend=pretrend,
+        seed=seed,
+        treated_among=30,
+    )
+    out = le.estimate(
+        panel, outcome_scale=scale, n_draws=199, seed=seed, leads=3, lags=3, alpha=alpha
+    )
+    out = out[out["term"] != "pretrend"]
+    assert len(out) == 8
+    rejected = out["p_value"] <= alpha
+    excluded = (out["ci_low"] > 0) | (out["ci_high"] < 0)
+    assert (rejected == excluded).all(), out[rejected != excluded]
+    assert ((out["ci_low"] <= out["estimate"]) & (out["estimate"] <= out["ci_high"])).all()
 
 
 def test_log1p_two_years_by_hand():
@@ -137,8 +218,8 @@ def test_poisson_cells_match_pyfixest_fepois(small):
     )
     coef = fit.coef()
     d = le._design(small, "outcome", "count", "never", None)
-    full = le.replace(d, comparison=d.all_comparison)
-    cells = le._stats(full, d.z[d.treated][None], le._term_masks(d, [None]), True).cells
+    cells = le._stats(d, d.z.sum(axis=0), d.z[d.treated][None], le._term_masks(d, [None]), True)
+    cells = cells.cells
     for c, g in enumerate((2013, 2016)):
         for s in range(g, 2020):
             assert cells[c, s - 2010] == pytest.approx(coef[f"d{g}_{s}"], abs=1e-10)

@@ -45,17 +45,26 @@ Webb 2020). Instead, each treated unit forms a block with its ``block_size`` nea
 comparison units by size (mean outcome before the first label, on the log scale), and the
 label is re-assigned at random inside each block — one unit per block gets the block's
 cohort — `n_draws` times (every assignment when there are fewer than `n_draws`). The
-statistic is studentised, ``t = θ / se`` with ``se`` the treated units' cluster-robust
-standard error of ``θ`` (``se² = K/(K-1) Σ_k r_k² / (Σ ŷ⁰)²``, ``r_k`` the unit's post-label
-residual; with one treated unit, ``θ`` itself). The p-value is the share of assignments
-whose ``|t|`` is at least the observed one, the observed assignment included.
+statistic of an assignment is the estimator itself applied to it: the units it labels
+against every unit it does not label (the sharp null says what their outcomes would be),
+so that the observed assignment's statistic is the reported estimate. It is studentised,
+``t = θ / se`` with ``se`` the labelled units' cluster-robust standard error of ``θ``
+(``se² = K/(K-1) Σ_k r_k² / (Σ ŷ⁰)²``, ``r_k`` the unit's residual in the term's cells;
+with one labelled unit, ``θ`` itself). The p-value is two-sided: the share of assignments
+whose ``|t|`` reaches the observed one, the observed assignment included (``(h + 1) /
+(D + 1)`` for ``D`` random draws; ``h / D`` when all ``D`` assignments are enumerated).
 
-Intervals invert the test (Imbens & Rubin 2015, ch. 5): the interval holds every effect
-``δ`` whose sharp null — the treated post-label outcomes divided by ``exp(δ)`` are the
-untreated ones — is not rejected at `alpha`; the bounds are found by bisection on ``δ``.
-For an event time, the other post-label cells are set to their own estimated effects. A
-side that the test never closes within ``|δ| <= 5`` (a factor e⁵) is reported as -100 %
-or +inf. Lead intervals use the randomisation quantile of ``|t|``: ``θ ± q · se``.
+Post-label intervals invert the test (Imbens & Rubin 2015, ch. 5): the interval holds
+every effect ``δ`` whose sharp null — the treated post-label outcomes of the term divided
+by ``exp(δ)`` are the untreated ones, the other post-label cells at their own estimated
+effects — has ``p > alpha``. The reported p-value is this test at ``δ = 0``, with the same
+draws, and the bisection for each bound is bracketed by the estimate (kept) and 0 (whose
+verdict is then known), so ``p <= alpha`` exactly when 0 is outside the interval. A side
+that the test never closes within ``|δ| <= 5`` (a factor e⁵) is reported as -100 % or
++inf. Lead intervals are studentised: ``θ ± q · se`` with ``q`` the randomisation critical
+value of ``|t|`` under "no lead deviates" (post-label cells at their estimated effects),
+the smallest value above which the p-value is at most `alpha`; again ``p <= alpha``
+exactly when 0 is outside.
 
 The joint pre-trend test sums the squared studentised leads and compares the sum with its
 randomisation distribution.
@@ -86,7 +95,7 @@ import itertools
 import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -176,13 +185,8 @@ class _Design:
     cohorts: np.ndarray  # (C,) treated first years, ascending
     slot_cohort: np.ndarray  # (K,) index into cohorts of each treated slot
     blocks: np.ndarray  # (K, B + 1) unit rows; column 0 is the treated unit
-    comparison: np.ndarray  # (N_c,) rows of the comparison units outside every block
     scale: str
-    all_comparison: np.ndarray  # rows of every comparison unit (the point estimate's)
-
-    @property
-    def n_control(self) -> int:
-        return len(self.comparison)
+    n_control: int  # comparison units (every row of `z` that is not a treated unit)
 
     @property
     def treated(self) -> np.ndarray:
@@ -276,9 +280,8 @@ def _design(
         cohorts=cohorts,
         slot_cohort=slot_cohort,
         blocks=np.vstack([blocks[r] for r in slots]),
-        comparison=free,
         scale=scale,
-        all_comparison=np.flatnonzero(~is_treated),
+        n_control=n_control,
     )
 
 
@@ -345,18 +348,25 @@ def _term_masks(design: _Design, terms: list[int | None]) -> np.ndarray:
     return np.stack([(ev >= 0) if e is None else (ev == e) for e in terms])
 
 
-def _stats(design: _Design, zs: np.ndarray, masks: np.ndarray, want_cells: bool = False) -> _Stats:
+def _stats(
+    design: _Design, total: np.ndarray, zs: np.ndarray, masks: np.ndarray, want_cells: bool = False
+) -> _Stats:
     """Statistics of every term for assignments whose treated slots hold the rows `zs`.
 
-    zs : (D, K, T) outcomes of the units in the treated slots (the others are comparison
-        units); the totals of the comparison group are the panel's minus the slots'.
+    total : (T,) the sample's yearly totals of the outcomes in use (the observed ones, or
+        those imputed under a sharp null).
+    zs : (D, K, T) outcomes of the units in the treated slots. Every other unit of the
+        sample is a comparison unit: the comparison totals are `total` minus the slots'.
+        The same function thus gives the point estimate (the observed assignment) and the
+        statistic of every re-assignment, which is what makes the p-value and the interval
+        refer to the reported estimate.
     """
     d, k, t = zs.shape
     c = len(design.cohorts)
     onehot = np.zeros((k, c + 1))
     onehot[np.arange(k), design.slot_cohort] = 1
     s = np.einsum("dkt,kc->dct", zs, onehot)
-    s[:, c, :] = design.z[design.comparison].sum(axis=0)[None, :]
+    s[:, c, :] = total[None, :] - zs.sum(axis=1)
     n = onehot.sum(axis=0)
     n[c] = design.n_control
     mask = design.fit_mask()
@@ -434,11 +444,40 @@ def _draws(design: _Design, n_draws: int, seed: int, alpha: float) -> _Draws:
     return _Draws(choice, exhaustive)
 
 
+def _reach(t_draws: np.ndarray) -> np.ndarray:
+    """The largest observed |t| that each draw's |t| still reaches (a relative tolerance
+    of 1e-10 so that an assignment equal to the observed one up to rounding counts)."""
+    return (np.abs(t_draws) + 1e-14) / (1 - 1e-10)
+
+
 def _p_value(t_obs: np.ndarray, t_draws: np.ndarray, exhaustive: bool) -> np.ndarray:
-    """Share of assignments with |t| at least the observed (the observed one counted)."""
-    hit = (np.abs(t_draws) >= np.abs(t_obs)[None, :] * (1 - 1e-10) - 1e-14).sum(axis=0)
+    """Two-sided randomisation p-value: the share of assignments whose ``|t|`` reaches the
+    observed one, the observed assignment included (``(hits + 1) / (D + 1)`` for `D` random
+    draws; ``hits / D`` when the `D` assignments are all of them, the observed one among
+    them)."""
+    hit = (_reach(t_draws) >= np.abs(t_obs)[None, :]).sum(axis=0)
     n = t_draws.shape[0]
     return hit / n if exhaustive else (hit + 1) / (n + 1)
+
+
+def _critical(t_draws: np.ndarray, alpha: float, exhaustive: bool) -> np.ndarray:
+    """(E,) the value ``q`` with ``p_value(t) <= alpha  ⇔  |t| > q`` for every term.
+
+    With ``h(t)`` draws reaching ``|t|``, the p-value is at most `alpha` exactly when
+    ``h(t) <= m``, `m` the largest hit count whose p-value is at most `alpha` (computed
+    with the same arithmetic as :func:`_p_value`); that holds exactly when ``|t|`` is above
+    the (m + 1)-th largest reach of the draws.
+    """
+    n = t_draws.shape[0]
+    hits = np.arange(n + 1)
+    p = hits / n if exhaustive else (hits + 1) / (n + 1)
+    m = int(hits[p <= alpha].max()) if (p <= alpha).any() else -1
+    if m < 0:  # no p-value can be small enough: nothing is rejected
+        return np.full(t_draws.shape[1], np.inf)
+    if m >= n:  # every |t| is rejected (only when alpha reaches the smallest p of 1)
+        return np.full(t_draws.shape[1], -np.inf)
+    reach = -np.sort(-_reach(t_draws), axis=0)  # descending
+    return reach[m]
 
 
 def _gather(design: _Design, z: np.ndarray, choice: np.ndarray) -> Iterator[np.ndarray]:
@@ -449,7 +488,10 @@ def _gather(design: _Design, z: np.ndarray, choice: np.ndarray) -> Iterator[np.n
 
 def _ri_t(design: _Design, z: np.ndarray, masks: np.ndarray, draws: _Draws) -> np.ndarray:
     """(D, E) studentised statistics of every assignment, on outcomes `z`."""
-    return np.concatenate([_stats(design, zs, masks).t for zs in _gather(design, z, draws.choice)])
+    total = z.sum(axis=0)
+    return np.concatenate(
+        [_stats(design, total, zs, masks).t for zs in _gather(design, z, draws.choice)]
+    )
 
 
 def _shift(design: _Design, z: np.ndarray, cells: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -464,35 +506,61 @@ def _shift(design: _Design, z: np.ndarray, cells: np.ndarray, delta: np.ndarray)
     return out
 
 
+def _null_base(design: _Design, cells: np.ndarray, effects: np.ndarray) -> np.ndarray:
+    """The outcomes with the treated units' post-label cells outside `cells` (K, T) set
+    back to their untreated values under the estimated cell effects `effects` (K, T): the
+    nuisance part of the sharp null of a single term."""
+    post = design.event() >= 0
+    other = post & ~cells
+    return _shift(design, design.z, other, np.where(other, effects, 0.0))
+
+
 def _invert(
     design: _Design,
     term: int | None,
     theta: float,
-    cell_effects: np.ndarray,
+    effects: np.ndarray,
     draws: _Draws,
     alpha: float,
-) -> tuple[float, float]:
-    """The bounds (log scale) of the set of effects the randomisation test does not reject."""
+) -> tuple[float, float, float]:
+    """The p-value of "no effect" and the bounds (log scale) of the set of effects that the
+    randomisation test does not reject, for one post-label term.
+
+    The sharp null of an effect ``δ``: the treated units' outcomes in the term's cells,
+    divided by ``exp(δ)`` (less ``δ`` on the log1p scale), are their untreated outcomes; the
+    other post-label cells are set back by their estimated effects `effects`. Under it every
+    assignment's outcomes are known and the test is exact. ``p(0)`` is the reported
+    p-value. Each bound is found by bisection between a point the test keeps and one it
+    rejects; ``θ`` (kept: ``p(θ) = 1``) and ``0`` (whose verdict ``p(0)`` is known) serve as
+    brackets, so ``p(0) <= alpha`` holds exactly when 0 falls outside the interval.
+    """
     ev = design.event()
-    post = ev >= 0
-    this = post if term is None else ev == term
+    this = (ev >= 0) if term is None else ev == term
     mask = _term_masks(design, [term])
-    # other post cells take their own estimated effects (nuisance)
-    nuisance = cell_effects[design.slot_cohort]  # (K, T)
-    base = _shift(design, design.z, post & ~this, np.where(post & ~this, nuisance, 0.0))
+    base = _null_base(design, this, effects)
 
     def p_at(delta: float) -> float:
         z0 = _shift(design, base, this, np.full(this.shape, delta))
-        t_obs = _stats(design, z0[design.treated][None], mask).t[0]
+        t_obs = _stats(design, z0.sum(axis=0), z0[design.treated][None], mask).t[0]
         return float(_p_value(t_obs, _ri_t(design, z0, mask, draws), draws.exhaustive)[0])
 
+    p0 = p_at(0.0)
     bounds = []
     for side in (-1.0, 1.0):
+        inside: float = theta
+        outside: float | None = None
         far = theta + side * _SEARCH
-        if p_at(far) > alpha:
-            bounds.append(side * math.inf)
-            continue
-        inside, outside = theta, far
+        if side * (0.0 - theta) > 0:  # 0 lies on this side of the estimate
+            if p0 > alpha:
+                inside = 0.0
+                far = far if side * (far - inside) > 0 else side * _SEARCH
+            else:
+                outside = 0.0
+        if outside is None:
+            if p_at(far) > alpha:
+                bounds.append(side * math.inf)
+                continue
+            outside = far
         for _ in range(_BISECT):
             mid = (inside + outside) / 2
             if p_at(mid) > alpha:
@@ -500,7 +568,7 @@ def _invert(
             else:
                 outside = mid
         bounds.append((inside + outside) / 2)
-    return bounds[0], bounds[1]
+    return p0, bounds[0], bounds[1]
 
 
 # ----------------------------------------------------------------------------------------
@@ -521,43 +589,53 @@ def _etwfe(
     lag_terms = [e for e in range(0, lags + 1) if e in have]
     terms: list[int | None] = [None, *lead_terms, *lag_terms]
     masks = _term_masks(design, terms)
-    # the point estimates compare the treated units with every comparison unit; the test
-    # compares the units a draw labels with the comparison units outside every block
-    full = replace(design, comparison=design.all_comparison)
-    point = _stats(full, design.z[design.treated][None], masks, want_cells=True)
-    obs = _stats(design, design.z[design.treated][None], masks, want_cells=True)
+    # the estimate is the statistic of the observed assignment; every p-value and interval
+    # below is a randomisation test of that same statistic
+    point = _stats(design, design.z.sum(axis=0), design.z[design.treated][None], masks, True)
+    assert point.cells is not None
+    effects = point.cells[design.slot_cohort]  # (K, T) estimated log effect of every cell
+    effects = np.where(np.isfinite(effects), effects, 0.0)
     draws = _draws(design, n_draws, seed, alpha)
-    t_draws = _ri_t(design, design.z, masks, draws)
-    p = _p_value(obs.t[0], t_draws, draws.exhaustive)
     kk = masks.any(axis=2).sum(axis=1)
-    rows = []
+    p = np.full(len(terms), np.nan)
+    lo = np.full(len(terms), np.nan)
+    hi = np.full(len(terms), np.nan)
+    lead_idx = [terms.index(e) for e in lead_terms]
+    joint_p = math.nan
+    if lead_idx:
+        # leads: the sharp null "no lead deviates" with every post-label cell at its
+        # estimated effect; the interval is the studentised one, θ ± q·se with q the
+        # randomisation critical value, which holds 0 exactly when p > alpha
+        base = _null_base(design, np.zeros_like(ev, dtype=bool), effects)
+        t_draws = _ri_t(design, base, masks[lead_idx], draws)
+        t_obs = point.t[0, lead_idx]
+        p[lead_idx] = _p_value(t_obs, t_draws, draws.exhaustive)
+        q = _critical(t_draws, alpha, draws.exhaustive)
+        theta, se = point.theta[0, lead_idx], point.se[0, lead_idx]
+        lo[lead_idx], hi[lead_idx] = theta - q * se, theta + q * se
+        joint = np.sqrt((t_draws**2).sum(axis=1))
+        joint_obs = np.array([math.sqrt((t_obs**2).sum())])
+        joint_p = float(_p_value(joint_obs, joint[:, None], draws.exhaustive)[0])
     for j, term in enumerate(terms):
-        theta = float(point.theta[0, j])
-        if term is not None and term < 0:
-            q = float(np.quantile(np.abs(t_draws[:, j]), 1 - alpha, method="higher"))
-            lo, hi = theta - q * obs.se[0, j], theta + q * obs.se[0, j]
-        else:
-            lo, hi = _invert(design, term, float(obs.theta[0, j]), obs.cells, draws, alpha)
-        rows.append(
-            {
-                "estimator": LABELS["etwfe"],
-                "term": "overall" if term is None else "event",
-                "event_time": np.nan if term is None else float(term),
-                "estimate": math.expm1(theta),
-                "ci_low": _rel(lo),
-                "ci_high": _rel(hi),
-                "p_value": float(p[j]),
-                "n_treated": int(kk[j]),
-                "n_control": len(design.all_comparison),
-            }
-        )
-    if lead_terms:
-        idx = [terms.index(e) for e in lead_terms]
-        joint_obs = (obs.t[0, idx] ** 2).sum()
-        joint = (t_draws[:, idx] ** 2).sum(axis=1)
-        p_joint = _p_value(
-            np.array([math.sqrt(joint_obs)]), np.sqrt(joint)[:, None], draws.exhaustive
-        )
+        if j not in lead_idx:
+            p[j], lo[j], hi[j] = _invert(
+                design, term, float(point.theta[0, j]), effects, draws, alpha
+            )
+    rows = [
+        {
+            "estimator": LABELS["etwfe"],
+            "term": "overall" if term is None else "event",
+            "event_time": np.nan if term is None else float(term),
+            "estimate": math.expm1(float(point.theta[0, j])),
+            "ci_low": _rel(float(lo[j])),
+            "ci_high": _rel(float(hi[j])),
+            "p_value": float(p[j]),
+            "n_treated": int(kk[j]),
+            "n_control": design.n_control,
+        }
+        for j, term in enumerate(terms)
+    ]
+    if lead_idx:
         rows.append(
             {
                 "estimator": LABELS["etwfe"],
@@ -566,9 +644,9 @@ def _etwfe(
                 "estimate": np.nan,
                 "ci_low": np.nan,
                 "ci_high": np.nan,
-                "p_value": float(p_joint[0]),
-                "n_treated": int(max(kk[i] for i in idx)),
-                "n_control": len(design.all_comparison),
+                "p_value": joint_p,
+                "n_treated": int(max(kk[i] for i in lead_idx)),
+                "n_control": design.n_control,
             }
         )
     return _tidy(rows)
