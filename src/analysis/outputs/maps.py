@@ -8,7 +8,8 @@ frame it drew, deterministic like every other figure of the package (Agg, fixed 
 timestamp). Overseas EPCIs are not drawn: the caption counts them. An EPCI of the data that
 has no outline is never dropped silently: the caption lists its SIREN.
 
-- :func:`capitals_map` — the 13 capitals' core perimeters (the EPCI of their main cities);
+- :func:`capitals_map` — the 13 capitals' label perimeters (the EPCIs of the places each 2019
+  label names);
 - :func:`density_map` — population per km² of every EPCI (areas computed in ETRS89-LAEA,
   an equal-area projection, and said so in the caption), in stated classes;
 - :func:`declared_density_map` — declared start-ups per 100,000 inhabitants, per capital;
@@ -137,14 +138,15 @@ def _with_theme(build):
 def capitals_map(
     geometry: pd.DataFrame, capitals: pd.DataFrame, focal: str = FOCAL_TERRITORY
 ) -> CaptionedFigure:
-    """The 13 capitals' core perimeters.
+    """The 13 capitals' perimeters (the label perimeters in the book).
 
     `capitals` has one row per (capital, EPCI): ``territory_id, name, epci_siren,
     source_ids``. The focal capital is in the highlight colour, the others in blue; each is
     labelled with its name at the centre of its EPCIs.
     """
     projected = project(geometry)
-    fig, ax = _base(projected, "The 13 Capitales French Tech: core perimeters")
+    kind = str(capitals["perimeter"].iloc[0]) if "perimeter" in capitals.columns else "core"
+    fig, ax = _base(projected, f"The 13 Capitales French Tech: {kind} perimeters")
     known = projected.set_index("epci_siren")
     drawn = capitals[capitals["epci_siren"].isin(known.index)]
     unknown = sorted(set(capitals["epci_siren"]) - set(known.index))
@@ -169,9 +171,15 @@ def capitals_map(
     note = " ".join(
         p
         for p in (
-            "Core perimeter: the EPCI of each capital's main cities. The perimeters the 2019 "
-            "label published are wider; a count made over one perimeter is divided only by "
-            "the population of the same perimeter. Lambert-93.",
+            (
+                "Label perimeter: the EPCIs of the places each 2019 label names, each cited "
+                "(analysis territories); the core perimeter, the main cities' EPCIs, lies "
+                "within it. "
+                if kind == "label"
+                else "Core perimeter: the EPCI of each capital's main cities. "
+            )
+            + "A count made over one perimeter is divided only by the population of the "
+            "same perimeter. Lambert-93.",
             _overseas_note(geometry),
             _unknown_note(unknown),
         )
@@ -253,7 +261,7 @@ def _per_capital(
 def declared_density_map(
     geometry: pd.DataFrame, capitals: pd.DataFrame, densities: pd.DataFrame
 ) -> CaptionedFigure:
-    """Declared start-ups per 100,000 inhabitants, each capital's core perimeter filled.
+    """Declared start-ups per 100,000 inhabitants, each capital's counted perimeter filled.
 
     `densities` has one row per capital: ``territory_id, value, year, source_ids`` (the
     latest declared count per 100,000). Capitals without a declared count stay grey and
@@ -274,8 +282,9 @@ def declared_density_map(
     note = " ".join(
         p
         for p in (
-            "Latest declared count of each capital over its core perimeter's population; "
-            "definitions differ between publishers, so colours are not a ranking.",
+            "Latest declared count of each capital over the population of the perimeter it "
+            "counts (filled); definitions differ between publishers, so colours are not a "
+            "ranking. Counts of another or an unstated area are not drawn.",
             f"No declared count: {', '.join(absent)}." if absent else "",
             _overseas_note(geometry),
             _unknown_note(unknown),

@@ -274,7 +274,8 @@ def map_parts(
 
     import pandas as pd
 
-    from analysis.analyses.headline import REFERENCE_YEAR, declared_density
+    from analysis.analyses import density
+    from analysis.analyses.headline import REFERENCE_YEAR
     from analysis.data import datasets, geometry
     from analysis.data.inputs import load_inputs
     from analysis.outputs import maps
@@ -283,26 +284,44 @@ def map_parts(
 
     inputs = load_inputs(data_dir)
     outlines = geometry.load_epci_geometry(data_dir)
-    communes = datasets.load_derived("communes", data_dir)
-    latest = communes[communes["geo_version"] == communes["geo_version"].max()]
     names = bookpages.capital_names(inputs.labels)
-    capitals = (
-        latest[["territory_id", "epci_siren", "source_id"]]
-        .drop_duplicates()
-        .rename(columns={"source_id": "source_ids"})
-        .assign(name=lambda d: d["territory_id"].map(names))
-        .sort_values(["territory_id", "epci_siren"])
-        .reset_index(drop=True)
-    )
+    perimeters = inputs.perimeters[
+        inputs.perimeters["census_year"] == inputs.perimeters["census_year"].max()
+    ]
+
+    def members(perimeter: str) -> pd.DataFrame:
+        return (
+            perimeters.loc[
+                perimeters["perimeter"] == perimeter, ["territory_id", "epci_siren", "source_ids"]
+            ]
+            .assign(name=lambda d: d["territory_id"].map(names), perimeter=perimeter)
+            .sort_values(["territory_id", "epci_siren"])
+            .reset_index(drop=True)
+        )
+
+    capitals = members("label")
     epci = datasets.load_derived("epci", data_dir)
     epci = epci[epci["census_year"] == epci["census_year"].max()]
-    dens = declared_density(inputs.facts, inputs.population())
-    dens = dens[dens["year"] <= REFERENCE_YEAR].sort_values(["territory_id", "year"])
-    dens = dens.groupby("territory_id").tail(1)[["territory_id", "value", "year", "source_ids"]]
+    dens, _ = density.declared_density(inputs, REFERENCE_YEAR, int(perimeters["census_year"].max()))
+    # each density is drawn over the perimeter its count describes
+    own = pd.concat(
+        [
+            members(area)[
+                lambda d, a=area: d["territory_id"].isin(
+                    dens.loc[dens["area"] == a, "territory_id"]
+                )
+            ]
+            for area in ("label", "core")
+        ],
+        ignore_index=True,
+    )
+    label = members("label")
+    own = pd.concat([own, label[~label["territory_id"].isin(own["territory_id"])]])
+    dens = dens[["territory_id", "value", "year", "source_ids"]]
     figs = [
         maps.capitals_map(outlines, capitals),
         maps.density_map(outlines, epci),
-        maps.declared_density_map(outlines, capitals, dens),
+        maps.declared_density_map(outlines, own, dens),
     ]
     if register_counts is not None:
         counts = pd.read_csv(register_counts, dtype={"code": str})
