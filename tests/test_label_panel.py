@@ -123,3 +123,41 @@ def test_panel_cli_writes_the_panel_and_its_sidecar(stock, tmp_path, capsys):
     assert meta["cohorts"] == {2015: 19, 2019: 18} and "SYNTHETIC" in meta["table"]
     aix = p[p["unit"] == "200054807"]
     assert (aix["first_treated"] == 2015).all() and (aix["population"] == 1_939_077).all()
+
+
+def test_no_cited_series_forms_a_panel_for_the_label_design(inputs):
+    """Every territory with a series of its own is a labelled capital: no series has
+    never-labelled units, so none is usable."""
+    t = label_cohorts.cited_panels(inputs).set_index("indicator")
+    assert not t["usable"].any()
+    assert (t["never_labelled_units"] == 0).all()
+    # Provence Promotion's implantations: Aix-Marseille alone, 2014-2023, across its label
+    imp = t.loc["implantations"]
+    assert (imp["units"], imp["labelled_units_before_and_after"], imp["years"]) == (
+        1,
+        1,
+        "2014-2023",
+    )
+
+
+def test_the_register_grid_is_valid_once_its_files_exist(tmp_path, monkeypatch):
+    """notebooks/runs-register.yaml: four runs (03 under both perimeters, 05 with two
+    estimators), checked before anything runs; only the register files are missing here."""
+    from analysis.core import paths
+    from analysis.core.errors import ParameterError
+    from analysis.runs import grid
+
+    path = paths.project_root() / "notebooks" / "runs-register.yaml"
+    monkeypatch.setenv("ANALYSIS_ROOT", str(tmp_path))  # relative paths: from the root
+    with pytest.raises(ParameterError, match="sirene_path: .* does not exist"):
+        grid.load_grid(path)
+    (tmp_path / "data" / "external" / "sirene").mkdir(parents=True)
+    (tmp_path / "data" / "external" / "sirene" / "StockEtablissement_utf8.parquet").touch()
+    (tmp_path / "data" / "external" / "label-panel.csv").touch()
+    runs = grid.load_grid(path)
+    assert sorted(r.id for r in runs) == [
+        "03-register-core",
+        "03-register-label",
+        "05-label-callaway_santanna",
+        "05-label-etwfe",
+    ]

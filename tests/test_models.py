@@ -596,3 +596,25 @@ def test_an_untractable_projection_raises_instead_of_overflowing():
         models.fit_trend(series([0, 5, 0]))
     r = models.fit_trend(series([0, 5, 0]), horizon=0)
     assert r.estimates.set_index("term").loc["slope", "estimate"] == pytest.approx(0, abs=1e-6)
+
+
+def test_fit_break_recovers_a_level_that_doubles_by_hand():
+    """10 a year for four years, then 20: no trend, a level change of exactly +100 %."""
+    from analysis.methods.models import fit_break
+
+    s = pd.DataFrame(
+        {
+            "territory_id": "aix-marseille",
+            "indicator": "implantations",
+            "year": range(2011, 2019),
+            "value": [10, 10, 10, 10, 20, 20, 20, 20],
+            "unit": "projects",
+            "source_ids": "s1",
+        }
+    )
+    r = fit_break(s, 2015).estimates.set_index("term")
+    assert r.loc["level_change", "estimate"] == pytest.approx(100.0, abs=1e-6)
+    assert r.loc["trend", "estimate"] == pytest.approx(0.0, abs=1e-6)
+    assert r.loc["level_change", "ci_low"] < 100 < r.loc["level_change", "ci_high"]
+    with pytest.raises(InsufficientDataError, match="1 year\\(s\\) before 2012"):
+        fit_break(s, 2012)

@@ -243,3 +243,58 @@ def panel_table(
     )
     panel = panel[~panel["unit"].isin(left_out["epci_siren"])]
     return panel.reset_index(drop=True)[PANEL_COLUMNS], left_out
+
+
+def cited_panels(inputs: Inputs) -> pd.DataFrame:
+    """Each cited series of a territory of its own, checked as a panel for the label design.
+
+    A series is usable when it has at least two labelled units observed both before and
+    after their first label, and at least two never-labelled units. The territories with
+    series of their own are the capitals (all labelled) and the regions and France, which
+    are not units of the label: no series has never-labelled units.
+
+    Parameters
+    ----------
+    inputs : the loaded tables.
+
+    Returns
+    -------
+    ``indicator, units, labelled_units_before_and_after, never_labelled_units, years,
+    usable``, one row per indicator with capital-level values.
+    """
+    from analysis.core import territories
+
+    first = {
+        t: first_treated_year(d)
+        for t, d in inputs.labels.dropna(subset=["territory_id"])
+        .groupby("territory_id")["label_date"]
+        .min()
+        .items()
+    }
+    facts = inputs.facts[inputs.facts["territory_id"].isin(territories.CAPITALE_IDS)]
+    rows = []
+    for indicator, f in facts.groupby("indicator"):
+        years = f.groupby("territory_id")["year"].agg(["min", "max"])
+        both = sum(1 for t, r in years.iterrows() if t in first and r["min"] < first[t] <= r["max"])
+        never = sum(1 for t in years.index if t not in first)
+        rows.append(
+            (
+                indicator,
+                len(years),
+                both,
+                never,
+                f"{int(f['year'].min())}-{int(f['year'].max())}",
+                both >= 2 and never >= 2,
+            )
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "indicator",
+            "units",
+            "labelled_units_before_and_after",
+            "never_labelled_units",
+            "years",
+            "usable",
+        ],
+    )

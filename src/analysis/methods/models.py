@@ -984,3 +984,104 @@ def _tidy_counts(df: pd.DataFrame, what: str) -> pd.DataFrame:
             f"{int(year[i])} is not a count; values must be whole numbers >= 0"
         )
     return out.assign(year=out["year"].astype(np.int64))
+
+
+# ----------------------------------------------------------------------------- break
+
+
+@dataclass(frozen=True)
+class BreakResult:
+    """Result of :func:`fit_break`.
+
+    estimates
+        ``territory_id, indicator, term, estimate, ci_low, ci_high, p_value, unit,
+        source_ids``; terms ``level_change`` (percent change of the expected count from
+        `break_year` on, beyond the trend), ``trend`` (percent per year).
+    dispersion
+        The Pearson chi-squared over its degrees of freedom, by which the variances are
+        scaled (quasi-Poisson); 1 means Poisson noise.
+    n_before, n_after
+        Years observed before and from the break.
+    """
+
+    estimates: pd.DataFrame
+    dispersion: float
+    n_before: int
+    n_after: int
+
+
+def fit_break(series: pd.DataFrame, break_year: int, alpha: float = 0.05) -> BreakResult:
+    """A log-linear count trend with a level break, for one cited series.
+
+    Model (quasi-Poisson GLM, log link; McCullagh & Nelder 1989, sec. 4.5)::
+
+        log μ_t = b0 + b1 (t - t̄) + b2 1[t >= break_year]
+        Var y_t = φ μ_t,   φ = Pearson χ² / (n - 3)
+
+    The level change is ``100 (exp(b2) - 1)`` percent, its interval
+    ``100 (exp(b2 ± z se) - 1)`` with standard errors scaled by ``φ`` (never below 1, so
+    underdispersion does not narrow the interval), ``z`` the normal quantile of
+    ``1 - alpha / 2``.
+
+    Parameters
+    ----------
+    series : tidy counts of one territory and indicator (one row per year).
+    break_year : the first year of the new level (e.g. the first full year after a label).
+    alpha : 1 minus the confidence level.
+
+    Returns
+    -------
+    :class:`BreakResult`.
+
+    Raises
+    ------
+    InsufficientDataError
+        Fewer than two years before or from the break (the break and the trend would not
+        both be identified).
+    ParameterError
+        A series of several territories or indicators, or values that are not counts.
+    """
+    from scipy import stats
+
+    _check_alpha(alpha)
+    df = _tidy_counts(series, "fit_break")
+    if df["territory_id"].nunique() != 1 or df["indicator"].nunique() != 1:
+        raise ParameterError("fit_break: give one territory and one indicator")
+    years = df["year"].to_numpy(dtype=float)
+    after = years >= break_year
+    n_before, n_after = int((~after).sum()), int(after.sum())
+    if n_before < 2 or n_after < 2:
+        raise InsufficientDataError(
+            f"fit_break: {n_before} year(s) before {break_year} and {n_after} from it; "
+            "at least 2 on each side are needed"
+        )
+    y = df["value"].to_numpy(dtype=float)
+    X = np.column_stack([np.ones_like(years), years - years.mean(), after.astype(float)])
+    with _quiet():
+        fit = sm.GLM(y, X, family=sm.families.Poisson()).fit()
+    dof = len(y) - X.shape[1]
+    phi = float(np.sum((y - fit.mu) ** 2 / fit.mu) / dof) if dof > 0 else float("nan")
+    scale = max(phi, 1.0) if np.isfinite(phi) else 1.0
+    se = np.sqrt(np.diag(fit.cov_params()) * scale)
+    z = float(stats.norm.ppf(1 - alpha / 2))
+    b = np.asarray(fit.params)
+    p = 2 * stats.norm.sf(np.abs(b / se))
+    rows = []
+    for term, k, unit in (
+        ("level_change", 2, f"percent change of the expected count from {break_year}"),
+        ("trend", 1, "percent per year"),
+    ):
+        rows.append(
+            {
+                "territory_id": df["territory_id"].iloc[0],
+                "indicator": df["indicator"].iloc[0],
+                "term": term,
+                "estimate": 100 * math.expm1(b[k]),
+                "ci_low": 100 * math.expm1(b[k] - z * se[k]),
+                "ci_high": 100 * math.expm1(b[k] + z * se[k]),
+                "p_value": float(p[k]),
+                "unit": unit,
+                "source_ids": ";".join(sorted(set(";".join(df["source_ids"]).split(";")))),
+            }
+        )
+    return BreakResult(pd.DataFrame(rows), phi, n_before, n_after)

@@ -145,14 +145,21 @@ def capitals_map(
     labelled with its name at the centre of its EPCIs.
     """
     projected = project(geometry)
-    kind = str(capitals["perimeter"].iloc[0]) if "perimeter" in capitals.columns else "core"
+    kinds = sorted(set(capitals["perimeter"])) if "perimeter" in capitals.columns else ["core"]
+    kind = "label and core" if len(kinds) > 1 else kinds[0]
     fig, ax = _base(projected, f"The 13 Capitales French Tech: {kind} perimeters")
     known = projected.set_index("epci_siren")
     drawn = capitals[capitals["epci_siren"].isin(known.index)]
     unknown = sorted(set(capitals["epci_siren"]) - set(known.index))
+    both = "perimeter" in drawn.columns and drawn["perimeter"].nunique() > 1
     for tid, rows in drawn.groupby("territory_id", sort=True):
         colour = HIGHLIGHT if tid == focal else PALETTE[0]
-        paths = [known.loc[s, "path"] for s in rows["epci_siren"]]
+        if both:  # the label perimeter pale, its core in full colour on top
+            core = set(rows.loc[rows["perimeter"] == "core", "epci_siren"])
+            wider = [known.loc[s, "path"] for s in set(rows["epci_siren"]) - core]
+            _fill(ax, wider, [mpl.colors.to_rgba(colour, 0.35)] * len(wider), lw=0.3)
+            rows = rows[rows["perimeter"] == "core"]
+        paths = [known.loc[s, "path"] for s in rows["epci_siren"].drop_duplicates()]
         _fill(ax, paths, [colour] * len(paths), lw=0.3)
         centre = np.concatenate([p.vertices for p in paths]).mean(axis=0)
         ax.annotate(
@@ -172,9 +179,12 @@ def capitals_map(
         p
         for p in (
             (
-                "Label perimeter: the EPCIs of the places each 2019 label names, each cited "
-                "(analysis territories); the core perimeter, the main cities' EPCIs, lies "
-                "within it. "
+                "Full colour: the core perimeter, the EPCIs of each capital's main cities; "
+                "pale: the rest of the label perimeter, the EPCIs of the other places its "
+                "2019 label names, each cited (analysis territories). "
+                if kind == "label and core"
+                else "Label perimeter: the EPCIs of the places each 2019 label names, each "
+                "cited (analysis territories). "
                 if kind == "label"
                 else "Core perimeter: the EPCI of each capital's main cities. "
             )

@@ -319,7 +319,7 @@ def map_parts(
     own = pd.concat([own, label[~label["territory_id"].isin(own["territory_id"])]])
     dens = dens[["territory_id", "value", "year", "source_ids"]]
     figs = [
-        maps.capitals_map(outlines, capitals),
+        maps.capitals_map(outlines, pd.concat([capitals, members("core")], ignore_index=True)),
         maps.density_map(outlines, epci),
         maps.declared_density_map(outlines, own, dens),
     ]

@@ -25,6 +25,9 @@ from analysis.methods.composite_index import NORMALISATIONS
 STARTUP_SOURCES = ("declared", "sirene")
 #: The outcomes of the label-effect panel (`analysis sirene panel`).
 PANEL_OUTCOMES = ("creations_ict", "creations_all")
+#: The label-effect estimators and comparison groups (:mod:`analysis.methods.label_effect`).
+LABEL_ESTIMATORS = ("etwfe", "callaway_santanna", "twfe_biased")
+LABEL_CONTROLS = ("never", "rejected")
 
 
 def _optional_file(value: Any, name: str) -> Path | None:
@@ -45,6 +48,8 @@ RULES: dict[str, Callable[[Any, str], Any]] = {
     "panel_path": _optional_file,
     "outcome": lambda v, n: rules.choice(v, n, PANEL_OUTCOMES),
     "late_month": lambda v, n: rules.integer(v, n, 1, 13),
+    "estimator": lambda v, n: rules.choice(v, n, LABEL_ESTIMATORS),
+    "control": lambda v, n: rules.choice(v, n, LABEL_CONTROLS),
     "as_of": rules.as_of,
     "young_years": rules.young_years,
     "weights": lambda v, n: rules.weights(v, n, INDICATORS),
