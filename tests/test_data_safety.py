@@ -288,7 +288,7 @@ def _state(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(folder.iterdir())}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     n=st.integers(2, 4),
     existing=st.lists(st.booleans(), min_size=4, max_size=4),
@@ -480,7 +480,7 @@ IMPOSSIBLE = st.one_of(
 
 
 @settings(
-    max_examples=20,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -531,7 +531,7 @@ def _write_with_layout(path: Path, rows: list[dict[str, str]], blanks, newlines)
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_an_error_names_the_physical_line(data_copy, data):
@@ -610,7 +610,7 @@ def test_a_repeated_column_is_named_as_it_is(data_copy, capsys, header_edit, nam
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     column=st.sampled_from(["unit", "indicator", "territory_id", "year", "value", "source_id"]),
@@ -653,7 +653,7 @@ def _sidecar_text():
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=_sidecar_text())
 def test_a_broken_sidecar_is_one_clear_error(data_copy, capsys, text):
@@ -785,23 +785,25 @@ def test_a_sidecar_url_that_could_inject_markup_is_refused(data_copy, capsys, ur
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(tail=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30))
 def test_no_sidecar_url_breaks_out_of_its_link(data_copy, capsys, tail):
     """Property: whatever text follows ``https://a.example/`` in a sidecar's url, either the
     url is refused with one line naming it, or the catalogue's Markdown row holds exactly one
     link, to that host, whose target has no character that could end it or open markup."""
-    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
-    original = meta_path.read_bytes()
-    meta = yaml.safe_load(original.decode("utf-8"))
+    # every sidecar of the source: they must agree on its url
+    originals = {p: p.read_bytes() for p in (data_copy / "raw" / SEED).glob("*.meta.yaml")}
     url = "https://a.example/" + tail
-    meta_path.write_text(yaml.safe_dump({**meta, "url": url}, allow_unicode=True), "utf-8")
+    for meta_path, original in originals.items():
+        meta = yaml.safe_load(original.decode("utf-8"))
+        meta_path.write_text(yaml.safe_dump({**meta, "url": url}, allow_unicode=True), "utf-8")
     try:
         code = cli.main(["--data-dir", str(data_copy), "data", "list", "--markdown"])
         out, err = capsys.readouterr()
         if code != 0:
-            assert code == 2 and one_line(err) and str(meta_path) in err and "url" in err, err
+            named = any(str(p) in err for p in originals)
+            assert code == 2 and one_line(err) and named and "url" in err, err
             return
         row = next(ln for ln in out.splitlines() if ln.startswith(f"| [{SEED}]("))
         links = _LINK.findall(row)
@@ -809,7 +811,27 @@ def test_no_sidecar_url_breaks_out_of_its_link(data_copy, capsys, tail):
         assert "javascript:" not in row.split(") |", 1)[0].lower()
         assert "<" not in row and ">" not in row
     finally:
-        meta_path.write_bytes(original)
+        for meta_path, original in originals.items():
+            meta_path.write_bytes(original)
+
+
+@pytest.mark.parametrize("key", ["url", "title", "date_published", "licence"])
+def test_sidecars_of_one_source_that_disagree_are_refused(data_copy, capsys, key):
+    """The catalogue shows one row per source: two sidecars of one source folder that give it
+    different urls (or titles, ...) would have one of them hidden, so both readers refuse."""
+    assert len(list((data_copy / "raw" / SEED).glob("*.meta.yaml"))) > 1
+    meta_path = data_copy / "raw" / SEED / "facts.csv.meta.yaml"
+    meta = yaml.safe_load(meta_path.read_text("utf-8"))
+    other = {
+        "url": "https://a.example/other",
+        "title": "Another title",
+        "date_published": "2001-01-01",
+        "licence": "Another licence",
+    }[key]
+    meta_path.write_text(yaml.safe_dump({**meta, key: other}, allow_unicode=True), "utf-8")
+    for argv in (["data", "verify"], ["data", "list", "--markdown"]):
+        code, err = run_cli(capsys, "--data-dir", str(data_copy), *argv)
+        assert code != 0 and str(meta_path) in err and f"{key} " in err and "differs" in err, err
 
 
 # ------------------------------------------------------------- 5. downloads
@@ -978,7 +1000,7 @@ def test_a_download_of_the_wrong_kind_is_refused(tmp_path, http, name, body, cty
     assert list(tmp_path.iterdir()) == []
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     name=st.sampled_from(["S.zip", "S.parquet", "S.csv", "S.csv.gz"]),
     prefix=st.sampled_from([b"", b"PK\x03\x04", b"PAR1", b"\x1f\x8b", b"siren,", _HEADER[:200]]),

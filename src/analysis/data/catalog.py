@@ -114,6 +114,59 @@ def _check_raw_file(path: Path, report: Report) -> None:
         report.problems.append(str(e))
 
 
+#: What a sidecar says about its source rather than its file: every sidecar of one source
+#: folder must say the same (``date_accessed`` may differ: files are transcribed on
+#: different days).
+SOURCE_KEYS = ("title", "publisher", "url", "date_published", "licence", "citation", "source_type")
+
+
+def source_meta(metas: list[tuple[Path, dict]]) -> dict:
+    """The source-level metadata shared by the sidecars of one source folder.
+
+    Parameters
+    ----------
+    metas : list of (file, sidecar mapping)
+        Every file of the folder with its sidecar, sorted by file name.
+
+    Returns
+    -------
+    dict
+        The first sidecar's mapping, with ``date_accessed`` the latest of the folder's.
+
+    Raises
+    ------
+    AnalysisError
+        When two sidecars disagree on one of :data:`SOURCE_KEYS`, naming both and the key:
+        the catalogue would otherwise show one of them and hide the other.
+    """
+    (first_file, first), *rest = metas
+    for target, meta in rest:
+        for key in SOURCE_KEYS:
+            if str(meta.get(key, "")) != str(first.get(key, "")):
+                raise AnalysisError(
+                    f"{sidecars.sidecar_path(target)}: {key} {meta.get(key)!r} differs from "
+                    f"{sidecars.sidecar_path(first_file).name}'s {first.get(key)!r} "
+                    "(the sidecars of one source must describe the same source)"
+                )
+    latest = max(str(m["date_accessed"]) for _, m in metas)
+    return {**first, "date_accessed": latest}
+
+
+def _check_source_agreement(folder: Path, report: Report) -> None:
+    metas = []
+    for path in [*_data_files(folder), *_orphan_sidecars(folder)]:
+        target = path.with_name(path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
+        try:
+            metas.append((target, sidecars.read_sidecar(target)))
+        except AnalysisError:
+            return  # already reported by the file's own check
+    if len(metas) > 1:
+        try:
+            source_meta(sorted(metas, key=lambda tm: tm[0].name))
+        except AnalysisError as e:
+            report.problems.append(str(e))
+
+
 def _check_orphan(meta_path: Path, report: Report) -> None:
     """A sidecar without its file is fine only for a file fetched on demand."""
     target = meta_path.with_name(meta_path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
@@ -220,6 +273,7 @@ def verify(data_dir: Path | None = None) -> Report:
         for meta_path in orphans:
             report.files += 1  # described by its sidecar, downloaded on demand
             _check_orphan(meta_path, report)
+        _check_source_agreement(folder, report)
     _check_derived(base, report)
     if not report.problems:
         _check_coverage(base, report)
@@ -248,7 +302,7 @@ def _catalogue_cached(data_dir: str) -> pd.DataFrame:
             metas.append((target, sidecars.read_sidecar(target)))
         if not metas:
             continue
-        meta = metas[0][1]
+        meta = source_meta(metas)
         n_rows = sum(
             datasets.count_rows(target)
             for target, m in metas
