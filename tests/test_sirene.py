@@ -309,6 +309,33 @@ def test_custom_ict_codes_and_young_years_zero(stock):
     assert res0.report.startups_total == stock.expected(AS_OF, 0).startups
 
 
+def test_the_caches_derived_columns_give_the_same_counts_and_are_optional(tmp_path, stock):
+    """The cache's one-byte kind column (default ICT codes), the fallback on its text columns
+    (other ICT codes) and a cache written before that column existed all count exactly what
+    the generator knows is true."""
+    cached = sirene.convert(stock.paths["zip"], tmp_path / "cache").path
+    names = pq.read_schema(cached).names
+    assert names[-3:] == [
+        register_cache.DERIVED_ICT,
+        register_cache.DERIVED_DATE,
+        register_cache.DERIVED_KIND,
+    ]
+    older = tmp_path / "older.parquet"  # the cache's layout before the kind column
+    pq.write_table(pq.read_table(cached).drop_columns([register_cache.DERIVED_KIND]), older)
+    exp = stock.expected(AS_OF, 5)
+    codes = ["62.01Z", "62.02A"]
+    exp_codes = stock.expected(AS_OF, 5, codes)
+    for path in (cached, older):
+        res = sirene.aggregate(path, as_of=AS_OF, young_years=5)
+        assert res.report.excluded == exp.excluded and res.report.startups_total == exp.startups
+        assert (
+            res.by_code == sirene.aggregate(stock.paths["csv"], as_of=AS_OF, young_years=5).by_code
+        )
+        res = sirene.aggregate(path, as_of=AS_OF, young_years=5, ict_codes=codes)
+        assert res.report.excluded == exp_codes.excluded
+        assert res.report.startups_total == exp_codes.startups
+
+
 def test_legal_units_join_matches_truth(capsys, tmp_path, stock, communes):
     for form in ("ul_csv", "ul_zip", "ul_parquet"):
         table = aggregate_cli(

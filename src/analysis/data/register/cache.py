@@ -30,9 +30,13 @@ from analysis.data.register.sources import (
     parquet_schema,
 )
 from analysis.data.register.spec import (
+    ACTIVE,
     CONVERT_MEMORY_LIMIT,
     CONVERT_ROW_GROUP_SIZE,
+    COUNTED,
     ETABLISSEMENT,
+    NAF_REV2,
+    REASON_CODES,
     TableKind,
     cache_dir_default,
 )
@@ -104,8 +108,9 @@ def convert(
     """Convert a stock zip or CSV once to ``<cache_dir>/<sha256 of the source>.parquet``.
 
     Every column is kept, as VARCHAR (a faithful copy of the CSV). A StockEtablissement file
-    gets two derived columns, :data:`DERIVED_ICT` (the activity is in the ICT sector) and
-    :data:`DERIVED_DATE` (the creation date as a DATE, NULL when invalid), and its ICT rows
+    gets three derived columns, :data:`DERIVED_ICT` (the activity is in the ICT sector),
+    :data:`DERIVED_DATE` (the creation date as a DATE, NULL when invalid) and
+    :data:`DERIVED_KIND` (the rules that do not depend on the date), and its ICT rows
     are written first: a count then reads the commune code and the date of those row groups
     only (:mod:`analysis.data.register.counts`). The parquet is written to a temporary file
     and renamed when complete, so a failure (a full disk, a truncated zip, a Latin-1 file, an
@@ -158,6 +163,25 @@ def convert(
 #: Derived columns of a cached StockEtablissement (their names mark them as the package's).
 DERIVED_ICT = "_analysis_ict"
 DERIVED_DATE = "_analysis_creation_date"
+#: The reason code (:data:`~analysis.data.register.spec.REASON_CODES`) of the rules that do
+#: not depend on the date: ``inactive``, ``other_nomenclature``, ``not_ict``, and
+#: ``counted`` for a candidate (active, NAFRev2, ICT). One small integer per row, so that a
+#: count groups one byte-wide column instead of three text columns.
+DERIVED_KIND = "_analysis_kind"
+
+
+def kind_sql(ict: str) -> str:
+    """SQL: the :data:`DERIVED_KIND` of a row, given `ict`, the ICT codes as an SQL list."""
+    return (
+        "(CASE "
+        f"WHEN etatAdministratifEtablissement IS DISTINCT FROM '{ACTIVE}' "
+        f"THEN {REASON_CODES['inactive']} "
+        f"WHEN nomenclatureActivitePrincipaleEtablissement IS DISTINCT FROM '{NAF_REV2}' "
+        f"THEN {REASON_CODES['other_nomenclature']} "
+        f"WHEN activitePrincipaleEtablissement IS NULL "
+        f"OR activitePrincipaleEtablissement NOT IN ({ict}) THEN {REASON_CODES['not_ict']} "
+        f"ELSE {REASON_CODES[COUNTED]} END)::UTINYINT"
+    )
 
 
 def _rows_sql(src: Source) -> str:
@@ -169,7 +193,8 @@ def _rows_sql(src: Source) -> str:
     date = engine.ident("dateCreationEtablissement")
     select = (
         f"SELECT *, activitePrincipaleEtablissement IN ({ict}) AS {DERIVED_ICT}, "
-        f"CASE WHEN length({date}) = 10 THEN TRY_CAST({date} AS DATE) END AS {DERIVED_DATE} "
+        f"CASE WHEN length({date}) = 10 THEN TRY_CAST({date} AS DATE) END AS {DERIVED_DATE}, "
+        f"{kind_sql(ict)} AS {DERIVED_KIND} "
         f"FROM {scan}"
     )
     return (

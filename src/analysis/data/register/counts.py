@@ -44,7 +44,7 @@ from analysis.core.ict_sector import DESCRIPTION as ICT_DESCRIPTION
 from analysis.core.ict_sector import ICT_NAF_CODES
 from analysis.core.outputs import check_files, protected_folders
 from analysis.data.register import engine
-from analysis.data.register.cache import DERIVED_DATE, DERIVED_ICT, scannable
+from analysis.data.register.cache import DERIVED_DATE, DERIVED_ICT, DERIVED_KIND, scannable
 from analysis.data.register.lookup import Geography, geography_vintage, load_geography
 from analysis.data.register.sources import Source
 from analysis.data.register.spec import (
@@ -221,17 +221,26 @@ def _creation_date(src: Source) -> str:
     return _date_expr("dateCreationEtablissement", src.type_of("dateCreationEtablissement"))
 
 
+_COMMUNE, _COUNTRY = "codeCommuneEtablissement", "codePaysEtrangerEtablissement"
+
+
 def _code_expr(src: Source) -> str:
     """The register code: the commune's, or for an establishment abroad its country's.
 
     INSEE leaves ``codeCommuneEtablissement`` empty for an establishment abroad and writes
     the country's code (``99xxx``) in ``codePaysEtrangerEtablissement``.
     """
-    commune = f"NULLIF(trim(CAST({engine.ident('codeCommuneEtablissement')} AS VARCHAR)), '')"
-    if "codePaysEtrangerEtablissement" not in src.columns:
+    commune = f"NULLIF(trim(CAST({engine.ident(_COMMUNE)} AS VARCHAR)), '')"
+    if _COUNTRY not in src.columns:
         return commune
-    country = f"NULLIF(trim(CAST({engine.ident('codePaysEtrangerEtablissement')} AS VARCHAR)), '')"
+    country = f"NULLIF(trim(CAST({engine.ident(_COUNTRY)} AS VARCHAR)), '')"
     return f"COALESCE({commune}, {country})"
+
+
+def _code_columns(src: Source) -> str:
+    """The raw columns :func:`_code_expr` reads, projected as they are (SELECT list)."""
+    cols = [_COMMUNE] + ([_COUNTRY] if _COUNTRY in src.columns else [])
+    return ", ".join(engine.ident(c) for c in cols)
 
 
 def _unknown_date(d: str) -> str:
@@ -262,8 +271,9 @@ def _classify_sql(
     d = _date_expr(date_col, src.type_of(date_col))
     scan = engine.scan_sql(src)
     siren = f", {_siren_expr()} AS siren" if with_siren else ""
+    # the raw code columns: the code itself is computed for the counted rows only
     return f"""
-        SELECT {_code_expr(src)} AS code{siren},
+        SELECT {_code_columns(src)}{siren},
           CASE
             WHEN etatAdministratifEtablissement IS DISTINCT FROM '{ACTIVE}' THEN {R["inactive"]}
             WHEN nomenclatureActivitePrincipaleEtablissement IS DISTINCT FROM '{NAF_REV2}'
@@ -284,38 +294,45 @@ def _count_sql_parquet(src: Source, ict: Sequence[str], since: dt.date, as_of: d
     """The same counts as :func:`_classify_sql`, in two parts that suit a columnar file.
 
     The reasons that do not depend on the date come from a grouping on three low-cardinality
-    columns; the commune code and the creation date, the two expensive columns, are read
-    only for the candidates (active, NAFRev2, ICT), whose filter DuckDB pushes into the
-    parquet scan: on a file sorted by activity (the cache, :mod:`analysis.data.register.cache`)
-    it skips the row groups that hold no ICT code at all.
+    columns, or on the cache's one-byte :data:`~analysis.data.register.cache.DERIVED_KIND`
+    when the ICT codes are the default ones; the commune code and the creation date, the two
+    expensive columns, are read only for the candidates (active, NAFRev2, ICT), whose filter
+    DuckDB pushes into the parquet scan: on a file sorted by activity (the cache,
+    :mod:`analysis.data.register.cache`) it skips the row groups that hold no ICT code at all.
     """
     scan = engine.scan_sql(src)
     d = _creation_date(src)
     ict_literals = ", ".join(engine.sql_str(c) for c in ict)
+    cached = tuple(ict) == ICT_NAF_CODES  # the cache's derived columns hold for these codes
     # the cache's ICT rows come first, flagged: the other row groups are skipped whole
-    flagged = (
-        f"AND {DERIVED_ICT}" if DERIVED_ICT in src.columns and tuple(ict) == ICT_NAF_CODES else ""
-    )
-    return f"""
-        WITH kinds AS (
-          SELECT etatAdministratifEtablissement IS NOT DISTINCT FROM '{ACTIVE}' AS active,
-                 nomenclatureActivitePrincipaleEtablissement IS NOT DISTINCT FROM '{NAF_REV2}'
-                   AS rev2,
-                 activitePrincipaleEtablissement AS activity,
-                 count(*) AS n
-          FROM {scan} GROUP BY ALL
-        ),
-        excluded AS (
+    flagged = f"AND {DERIVED_ICT}" if cached and DERIVED_ICT in src.columns else ""
+    if cached and DERIVED_KIND in src.columns:
+        excluded = f"""
+          SELECT {DERIVED_KIND} AS reason, NULL::VARCHAR AS code, count(*) AS n
+          FROM {scan} WHERE {DERIVED_KIND} <> {R[COUNTED]} GROUP BY ALL
+        """
+    else:
+        excluded = f"""
           SELECT CASE
                    WHEN NOT active THEN {R["inactive"]}
                    WHEN NOT rev2 THEN {R["other_nomenclature"]}
                    ELSE {R["not_ict"]}
                  END::UTINYINT AS reason,
                  NULL::VARCHAR AS code, sum(n) AS n
-          FROM kinds LEFT JOIN {_ict_table(ict)} AS ict ON kinds.activity = ict.c
+          FROM (
+            SELECT etatAdministratifEtablissement IS NOT DISTINCT FROM '{ACTIVE}' AS active,
+                   nomenclatureActivitePrincipaleEtablissement IS NOT DISTINCT FROM '{NAF_REV2}'
+                     AS rev2,
+                   activitePrincipaleEtablissement AS activity,
+                   count(*) AS n
+            FROM {scan} GROUP BY ALL
+          ) AS kinds
+          LEFT JOIN {_ict_table(ict)} AS ict ON kinds.activity = ict.c
           WHERE NOT active OR NOT rev2 OR ict.c IS NULL
           GROUP BY ALL
-        ),
+        """
+    return f"""
+        WITH excluded AS ({excluded}),
         candidates AS (
           SELECT CASE
                    WHEN {d} IS NULL THEN {R["no_date"]}
@@ -352,7 +369,8 @@ def _count_sql(
     if ul_src is None:
         return f"""
             WITH cls AS ({cls})
-            SELECT reason, CASE WHEN reason = {R[COUNTED]} THEN code END AS code, count(*) AS n
+            SELECT reason, CASE WHEN reason = {R[COUNTED]} THEN {_code_expr(src)} END AS code,
+                   count(*) AS n
             FROM cls GROUP BY ALL
         """
     d = _date_expr("dateCreationUniteLegale", ul_src.type_of("dateCreationUniteLegale"))
@@ -366,7 +384,7 @@ def _count_sql(
         WITH cls AS ({cls}),
         agg AS (
           SELECT reason,
-                 CASE WHEN reason = {R[COUNTED]} THEN code END AS code,
+                 CASE WHEN reason = {R[COUNTED]} THEN {_code_expr(src)} END AS code,
                  CASE WHEN reason = {R[COUNTED]} THEN siren END AS siren,
                  count(*) AS n
           FROM cls GROUP BY ALL
@@ -491,8 +509,6 @@ def aggregate(
     as_of, young_years, level, ict, vintage, perimeter = _check_options(
         as_of, young_years, level, ict_codes, population_vintage, perimeter
     )
-    if vintage is None:
-        vintage = geography_vintage(as_of, data_dir)
     categories = _categories(legal_unit_categories)
     if categories and legal_units is None:
         raise ParameterError("legal_unit_categories: needs legal_units (a StockUniteLegale file)")
@@ -505,8 +521,9 @@ def aggregate(
     sql = _count_sql(src, ict, since, as_of, ul_src, categories)
     loaded: dict[str, Geography] = {}
 
-    def geography() -> None:  # loaded while DuckDB scans
-        loaded["geo"] = load_geography(vintage, data_dir, perimeter)
+    def geography() -> None:  # chosen and loaded while DuckDB scans (the SQL needs neither)
+        v = geography_vintage(as_of, data_dir) if vintage is None else vintage
+        loaded["geo"] = load_geography(v, data_dir, perimeter)
 
     with engine.connect() as con:
         counts = engine.run(
@@ -541,7 +558,7 @@ def aggregate(
         young_years=young_years,
         since=since,
         ict_codes=ict,
-        vintage=vintage,
+        vintage=geo.vintage,
         geo_version=geo.geo_version,
         perimeter=perimeter,
         legal_units=str(ul_given.path) if ul_given else None,
