@@ -62,3 +62,34 @@ def test_data_readme_is_generated_not_hand_kept():
     assert actual == expected, (
         "data/README.md is stale: run `make data` or `analysis data list --markdown --out data/README.md`"
     )
+
+
+def test_tables_checked_together_name_the_bad_file_and_line_as_alone(data_copy):
+    """The facts tables are checked in one stacked pass; a bad value in one of them is still
+    reported with its own file, line and column, exactly as reading that file alone."""
+    import pytest
+
+    from analysis.core.errors import DataError
+
+    paths = datasets.raw_tables("facts", data_copy)
+    bad = paths[len(paths) // 2]
+    lines = bad.read_text("utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    row = lines[1].rstrip("\n").split(",")
+    row[header.index("year")] = "20x5"  # not a year (the first column holds no comma)
+    lines[1] = ",".join(row) + "\n"
+    bad.write_text("".join(lines), "utf-8")
+    with pytest.raises(DataError) as alone:
+        datasets.read_csv_table(bad, "facts")
+    with pytest.raises(DataError) as together:
+        datasets.read_csv_tables(paths, "facts")
+    assert str(together.value) == str(alone.value)
+    assert str(alone.value).startswith(f"{bad}, line 2, column 'year': '20x5'")
+    # and the good tables read together are the tables read one by one
+    good = [p for p in paths if p != bad]
+    for one, many in zip(
+        [datasets.read_csv_table(p, "facts") for p in good],
+        datasets.read_csv_tables(good, "facts"),
+        strict=True,
+    ):
+        assert one.equals(many) and one.attrs == many.attrs

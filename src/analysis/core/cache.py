@@ -4,22 +4,26 @@ A researcher who edits a data file in JupyterLab must see the new value on the n
 without restarting the kernel. :func:`cached_on_files` memoises a function on its arguments
 *and* on the fingerprint (path, size, modification time in nanoseconds) of the files it
 reads, so an edited, added or removed file is a cache miss. :func:`reload` empties every
-such cache (``analysis.reload()``).
+such cache (``analysis.reload()``). :class:`ContentCache` keeps values keyed on a file's
+content instead, for work that depends on the bytes and not on where they are.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 Fingerprint = tuple[tuple[str, int, int], ...]
-_CACHES: list[functools._lru_cache_wrapper] = []
+_CACHES: list[Any] = []  # objects with a cache_clear() method
 
 
 def fingerprint(files: Iterable[Path | str]) -> Fingerprint:
@@ -78,3 +82,49 @@ def reload() -> None:
     """Forget every cached table, so that the next call reads the files again."""
     for c in _CACHES:
         c.cache_clear()
+
+
+class ContentCache:
+    """A bounded least-recently-used map from (sha256 of a text, extra hashable key) to a value.
+
+    Keyed on the content, so it is never stale and a copy of the same file elsewhere (a test's
+    private copy of ``data/``) is a hit. Callers store values they never mutate, or copies.
+    :func:`reload` empties it too.
+
+    Parameters
+    ----------
+    maxsize : int
+        Entries kept (least recently used dropped first).
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        _CACHES.append(self)
+
+    @staticmethod
+    def key(text: str, extra: object) -> tuple:
+        """The key of `text` (by its sha256) and `extra`."""
+        return (hashlib.sha256(text.encode("utf-8")).digest(), extra)
+
+    def get(self, key: tuple) -> object | None:
+        """The value stored under `key`, or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key: tuple, value: object) -> None:
+        """Store `value` under `key`, dropping the least recently used beyond `maxsize`."""
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.maxsize:
+                self._items.popitem(last=False)
+
+    def cache_clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._items.clear()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.core import paths, rules
-from analysis.core.cache import cached_on_files
+from analysis.core.cache import ContentCache, cached_on_files
 from analysis.core.errors import DataError, ParameterError, SchemaError
 from analysis.data.schemas import Schema, get_schema, validate
 from analysis.data.sidecars import (
@@ -60,17 +60,14 @@ def _check_cells(raw: pd.DataFrame, path: Path) -> None:
             )
 
 
-def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
-    """Read a CSV file and validate it against `schema` (errors name file, line and column).
+#: Tables that passed their schema, by content: a table is parsed and checked once per
+#: version of its bytes, wherever the file is (an error is never cached: it names the path).
+_VALIDATED = ContentCache(maxsize=1024)
 
-    Line numbers are the file's physical lines (header = line 1, blank lines and quoted
-    newlines counted). A repeated column name, or a cell with spaces around its value, is
-    refused by name.
-    """
-    path = Path(path)
-    if isinstance(schema, str):
-        schema = get_schema(schema, where=str(path))
-    text = read_text_utf8(path)
+
+def _parse(path: Path, text: str) -> pd.DataFrame:
+    """The strings of a CSV text, indexed by physical line - 2 (what the schema checks
+    report as ``index + 2``); a repeated header column or a ragged table is refused."""
     found = _physical_lines(text)
     if found is not None:
         header, header_line, _ = found
@@ -88,12 +85,89 @@ def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
     if raw.empty:
         raise DataError(f"{path}: has a header but no rows")
     lines = found[2] if found is not None and len(found[2]) == len(raw) else None
-    if lines is not None:  # the schema checks report index + 2: make that the physical line
+    if lines is not None:
         raw.index = pd.Index([line - 2 for line in lines])
+    return raw
+
+
+def _check_one(path: Path, raw: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     _check_cells(raw, path)
     df = validate(raw, schema, path)
-    df.attrs["lines"] = lines or [i + 2 for i in range(len(df))]
+    df.attrs["lines"] = [int(i) + 2 for i in raw.index]
     return df
+
+
+def read_csv_table(path: Path, schema: Schema | str) -> pd.DataFrame:
+    """Read a CSV file and validate it against `schema` (errors name file, line and column).
+
+    Line numbers are the file's physical lines (header = line 1, blank lines and quoted
+    newlines counted). A repeated column name, or a cell with spaces around its value, is
+    refused by name. The same bytes are checked once (see :data:`_VALIDATED`).
+    """
+    return read_csv_tables([Path(path)], schema)[0]
+
+
+def read_csv_tables(paths: list[Path], schema: Schema | str) -> list[pd.DataFrame]:
+    """:func:`read_csv_table` of each of `paths`, the tables checked together.
+
+    The schema's checks are column-wise pandas operations whose cost is mostly per call:
+    the tables not yet checked are stacked and checked in one pass. Only when that pass
+    finds a problem are they checked one by one, so that the error names its file, line and
+    column exactly as :func:`read_csv_table` would.
+
+    Parameters
+    ----------
+    paths : list of pathlib.Path
+        CSV files of one schema.
+    schema : Schema or str
+        The schema, or its name.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        One typed frame per path, in order, each with ``attrs["lines"]`` (the physical line
+        of each row).
+
+    Raises
+    ------
+    DataError
+        The first problem, naming the file, line and column.
+    """
+    paths = [Path(p) for p in paths]
+    if isinstance(schema, str):
+        schema = get_schema(schema, where=str(paths[0]) if paths else "")
+    out: list[pd.DataFrame | None] = []
+    todo: list[tuple[int, Path, tuple, pd.DataFrame]] = []
+    for i, path in enumerate(paths):
+        text = read_text_utf8(path)
+        key = _VALIDATED.key(text, schema)
+        hit = _VALIDATED.get(key)
+        out.append(hit.copy() if hit is not None else None)  # type: ignore[attr-defined]
+        if hit is None:
+            todo.append((i, path, key, _parse(path, text)))
+    checked: list[pd.DataFrame] | None = None
+    if len(todo) > 1 and all(list(raw.columns) == schema.names for *_, raw in todo):
+        stacked = pd.concat([raw for *_, raw in todo], ignore_index=True)
+        try:
+            _check_cells(stacked, paths[0])
+            together = validate(stacked, schema, paths[0])
+        except DataError:  # found again below, one file at a time, with its own name
+            together = None
+        if together is not None:
+            bounds = [0]
+            for *_, raw in todo:
+                bounds.append(bounds[-1] + len(raw))
+            checked = []
+            for (_, _, _, raw), a, b in zip(todo, bounds, bounds[1:], strict=False):
+                part = together.iloc[a:b].reset_index(drop=True)
+                part.attrs = {"lines": [int(i) + 2 for i in raw.index]}
+                checked.append(part)
+    if checked is None:
+        checked = [_check_one(path, raw, schema) for _, path, _, raw in todo]
+    for (i, _, key, _), df in zip(todo, checked, strict=True):
+        _VALIDATED.put(key, df.copy())
+        out[i] = df
+    return out  # type: ignore[return-value]
 
 
 def line_of(df: pd.DataFrame, i: int) -> int:
@@ -141,10 +215,11 @@ def _raw_tables(schema_name: str, data_dir: str) -> tuple[Path, ...]:
 
 def _load_raw(schema_name: str, data_dir: Path | None) -> pd.DataFrame:
     frames = []
-    for path in raw_tables(schema_name, data_dir):
+    paths = raw_tables(schema_name, data_dir)
+    for path in paths:
         read_sidecar(path)
         verify_sha256(path)
-        df = read_csv_table(path, schema_name)
+    for path, df in zip(paths, read_csv_tables(paths, schema_name), strict=True):
         source_id = path.parent.name
         wrong = df["source_id"] != source_id
         if wrong.any():
