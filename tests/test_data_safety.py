@@ -288,7 +288,7 @@ def _state(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(folder.iterdir())}
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(2, 4),
     existing=st.lists(st.booleans(), min_size=4, max_size=4),
@@ -480,7 +480,7 @@ IMPOSSIBLE = st.one_of(
 
 
 @settings(
-    max_examples=8,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
@@ -531,7 +531,7 @@ def _write_with_layout(path: Path, rows: list[dict[str, str]], blanks, newlines)
 
 
 @settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_an_error_names_the_physical_line(data_copy, data):
@@ -610,7 +610,7 @@ def test_a_repeated_column_is_named_as_it_is(data_copy, capsys, header_edit, nam
 
 
 @settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     column=st.sampled_from(["unit", "indicator", "territory_id", "year", "value", "source_id"]),
@@ -653,7 +653,7 @@ def _sidecar_text():
 
 
 @settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(text=_sidecar_text())
 def test_a_broken_sidecar_is_one_clear_error(data_copy, capsys, text):
@@ -785,7 +785,7 @@ def test_a_sidecar_url_that_could_inject_markup_is_refused(data_copy, capsys, ur
 
 
 @settings(
-    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(tail=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30))
 def test_no_sidecar_url_breaks_out_of_its_link(data_copy, capsys, tail):
@@ -1000,7 +1000,7 @@ def test_a_download_of_the_wrong_kind_is_refused(tmp_path, http, name, body, cty
     assert list(tmp_path.iterdir()) == []
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     name=st.sampled_from(["S.zip", "S.parquet", "S.csv", "S.csv.gz"]),
     prefix=st.sampled_from([b"", b"PK\x03\x04", b"PAR1", b"\x1f\x8b", b"siren,", _HEADER[:200]]),
