@@ -202,3 +202,26 @@ def test_build_with_a_corrupt_tarball_writes_nothing(data_copy):
         geography.build(data_copy)
     after = {p.name: p.read_bytes() for p in (data_copy / "derived").iterdir()}
     assert before == after
+
+
+def test_the_register_lookup_reads_quoted_tables_the_same(data_copy):
+    """The register's lookup splits an unquoted derived table by lines and commas (the
+    communes table: 74,000 records) and parses any other with the csv module: the same table
+    with one name quoted, a comma inside, gives the same geography, that name included."""
+    from analysis.data.register import lookup
+
+    from .conftest import reseal
+
+    plain = lookup.load_geography(2023, data_copy, "label")
+    communes = data_copy / "derived" / "communes.csv"
+    text = communes.read_text("utf-8")
+    assert '"' not in text and text.count(",Marseille,") == 2  # one row per vintage
+    communes.write_text(text.replace(",Marseille,", ',"Marseille, quoted",'), "utf-8")
+    reseal(communes)
+    quoted = lookup.load_geography(2023, data_copy, "label")
+    assert quoted.codes == plain.codes and quoted.territory_of_epci == plain.territory_of_epci
+    assert quoted.level_names["epci"] == plain.level_names["epci"]
+    names, before = dict(quoted.names("commune")), dict(plain.names("commune"))
+    assert before["13055"] == "Marseille" and names.pop("13055") == "Marseille, quoted"
+    assert names == {k: v for k, v in before.items() if k != "13055"}
+    assert lookup.geography_vintage(None, data_copy) == 2023

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,11 +74,17 @@ class Geography:
 
 @dataclass(frozen=True)
 class _Table:
-    """A derived table as read by :func:`_read_table`: its header and its rows, as text."""
+    """A derived table as read by :func:`_read_table`: its header and its records.
+
+    A table without any quote character (the communes table) keeps its records as text
+    lines, parsed on demand, so that the records of one census year are the only ones split
+    into fields; any other table is parsed whole by the csv module.
+    """
 
     path: Path
     header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
+    lines: tuple[str, ...] | None  # the records as text, when no field is quoted
+    parsed: tuple[tuple[str, ...], ...] | None  # else the records parsed
 
     def columns(self, *names: str) -> tuple[int, ...]:
         """The positions of `names` in the header (a DataError names a missing one)."""
@@ -89,14 +96,24 @@ class _Table:
             )
         return tuple(self.header.index(n) for n in names)
 
+    def rows(self, column: str | None = None, value: str | None = None) -> list[tuple[str, ...]]:
+        """The records, or only those whose `column` equals `value`."""
+        if column is None:
+            return list(self.parsed) if self.parsed is not None else self._split(self.lines)
+        (i,) = self.columns(column)
+        if self.parsed is not None:
+            return [r for r in self.parsed if r[i] == value]
+        if i == 0:  # the records of one year are found by their first characters
+            return self._split([ln for ln in self.lines if ln.startswith(f"{value},")])
+        return [r for r in self._split(self.lines) if r[i] == value]
+
+    @staticmethod
+    def _split(lines: object) -> list[tuple[str, ...]]:
+        return [tuple(ln.split(",")) for ln in lines]  # type: ignore[attr-defined]
+
 
 def _read_table(path: Path) -> _Table:
-    """A derived table, checked against its sidecar's sha256 and read once per version.
-
-    The rows are tuples read by position (the communes table has 74,000 rows: the csv
-    module's plain reader takes half the time of its DictReader, and the table is read once
-    for the vintage and the geography).
-    """
+    """A derived table, checked against its sidecar's sha256 and read once per version."""
     if not path.is_file():
         raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
     return _read_table_cached(str(path))
@@ -106,9 +123,13 @@ def _read_table(path: Path) -> _Table:
 def _read_table_cached(path: str) -> _Table:
     verify_sha256(Path(path), "derived")
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = tuple(next(reader, ()))
-        return _Table(Path(path), header, tuple(map(tuple, reader)))
+        text = f.read()
+    if '"' not in text and "\r" not in text:  # no field is quoted: a record is a line
+        header, *lines = text.split("\n")
+        return _Table(Path(path), tuple(header.split(",")), tuple(ln for ln in lines if ln), None)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = tuple(next(reader, ()))
+    return _Table(Path(path), header, None, tuple(tuple(r) for r in reader if r))
 
 
 _TABLES = ("communes", "epci", "departments", "region_population", "territories")
@@ -123,10 +144,19 @@ def _vintages(data_dir: str) -> dict[int, int]:
     """Census vintage -> year of its geography, from the communes table."""
     table = _read_table(_derived(data_dir)[0])
     year, geo = table.columns("census_year", "geo_version")
-    seen: dict[str, str] = {}
-    for r in table.rows:
-        seen.setdefault(r[year], r[geo])
-    return {int(y): int(g) for y, g in seen.items()}
+    if table.lines is not None and (year, geo) == (0, 1):  # the first two fields of each line
+        pairs = {tuple(ln.split(",", 2)[:2]) for ln in table.lines}
+    else:
+        pairs = {(r[year], r[geo]) for r in table.rows()}
+    out: dict[int, int] = {}
+    for y, g in sorted(pairs):
+        if int(y) in out:
+            raise DataError(
+                f"{table.path}: census year {y} has two geographies ({out[int(y)]} and {g}); "
+                "rebuild it with `analysis data build`"
+            )
+        out[int(y)] = int(g)
+    return out
 
 
 def geography_vintage(as_of: object = None, data_dir: Path | None = None) -> int:
@@ -210,7 +240,7 @@ def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
         "region_code",
         "commune_name",
     )
-    rows = [r for r in communes.rows if r[c_year] == year]
+    rows = communes.rows("census_year", year)
     if not rows:
         raise DataError(f"{communes.path}: no row for census year {vintage}")
     geo_version = rows[0][c_geo]
@@ -229,14 +259,16 @@ def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
         "census_year", "perimeter", "epci_siren", "territory_id"
     )
     territory_of_epci = {
-        r[t_epci]: r[t_id] for r in terrs.rows if r[t_year] == year and r[t_perimeter] == perimeter
+        r[t_epci]: r[t_id]
+        for r in terrs.rows()
+        if r[t_year] == year and r[t_perimeter] == perimeter
     }
     e_geo, e_siren, e_name = epcis.columns("geo_version", "epci_siren", "epci_name")
-    epci_names = {r[e_siren]: r[e_name] for r in epcis.rows if r[e_geo] == geo_version}
+    epci_names = {r[e_siren]: r[e_name] for r in epcis.rows() if r[e_geo] == geo_version}
     d_year, d_code, d_name = deps.columns("census_year", "department_code", "department_name")
-    dep_names = {r[d_code]: r[d_name] for r in deps.rows if r[d_year] == year}
+    dep_names = {r[d_code]: r[d_name] for r in deps.rows() if r[d_year] == year}
     r_code, r_name = regs.columns("region_code", "region_name")
-    reg_names = {r[r_code]: r[r_name] for r in regs.rows}
+    reg_names = {r[r_code]: r[r_name] for r in regs.rows()}
     # overseas collectivities are their own "region" in the geography: their own name
     reg_names.update({k: v for k, v in dep_names.items() if k not in reg_names})
     tnames = {c.territory_id: " / ".join(c.main_cities) for c in territories.CAPITALES}
