@@ -615,3 +615,7 @@ def test_sensitivity_and_power_parameters_are_checked(small):
         le.minimum_detectable_effect(small, power=1.2)
     with pytest.raises(ParameterError, match=r"n_sims: expected an integer >= 2"):
         le.minimum_detectable_effect(small, n_sims=1)
+    with pytest.raises(
+        ParameterError, match=r"control: 'nevr' is not allowed; choose one of never, rejected"
+    ):
+        le.minimum_detectable_effect(small, control="nevr")

@@ -982,12 +982,14 @@ def minimum_detectable_effect(
     Raises
     ------
     ParameterError
-        When `power` or `n_sims` is out of range, ``control='rejected'`` without the column
-        ``applicant``, or the panel fails its checks.
+        When `power` or `n_sims` is out of range, `control` is not ``never`` or
+        ``rejected``, ``control='rejected'`` lacks the column ``applicant``, or the panel fails
+        its checks.
     """
     if not 0 < power < 1:
         raise ParameterError(f"power: expected a number between 0 and 1, got {power!r}")
     n_sims = _int(n_sims, "n_sims", 2)
+    control = _choice(control, "control", CONTROLS)
     arr = to_arrays(panel, outcome)
     if control == "rejected":
         if arr.applicant is None:
