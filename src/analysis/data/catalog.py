@@ -152,17 +152,25 @@ def source_meta(metas: list[tuple[Path, dict]]) -> dict:
     return {**first, "date_accessed": latest}
 
 
+def _source_sidecars(folder: Path) -> list[tuple[Path, dict]]:
+    """Each file of a source folder that has a sidecar, with that sidecar, by file name."""
+    return [
+        (target, sidecars.read_sidecar(target))
+        for target in (
+            meta_path.with_name(meta_path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
+            for meta_path in sorted(folder.glob(f"*{sidecars.SIDECAR_SUFFIX}"))
+        )
+    ]
+
+
 def _check_source_agreement(folder: Path, report: Report) -> None:
-    metas = []
-    for path in [*_data_files(folder), *_orphan_sidecars(folder)]:
-        target = path.with_name(path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
-        try:
-            metas.append((target, sidecars.read_sidecar(target)))
-        except AnalysisError:
-            return  # already reported by the file's own check
+    try:
+        metas = _source_sidecars(folder)
+    except AnalysisError:
+        return  # already reported by the file's own check
     if len(metas) > 1:
         try:
-            source_meta(sorted(metas, key=lambda tm: tm[0].name))
+            source_meta(metas)
         except AnalysisError as e:
             report.problems.append(str(e))
 
@@ -310,10 +318,7 @@ def _raw_files(data_dir: str) -> list[Path]:
 def _catalogue_cached(data_dir: str) -> pd.DataFrame:
     rows = []
     for folder in source_dirs(Path(data_dir)):
-        metas = []
-        for meta_path in sorted(folder.glob(f"*{sidecars.SIDECAR_SUFFIX}")):
-            target = meta_path.with_name(meta_path.name.removesuffix(sidecars.SIDECAR_SUFFIX))
-            metas.append((target, sidecars.read_sidecar(target)))
+        metas = _source_sidecars(folder)
         if not metas:
             continue
         meta = source_meta(metas)
