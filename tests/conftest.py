@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,13 @@ from analysis.core import paths as config
 from analysis.core.checksums import sha256_file
 
 ROOT = config.project_root()
+
+# The register keeps parsed geographies in the user's cache folder between processes
+# (analysis.core.cache.DiskCache): the tests, their subprocesses and kernels use a folder of
+# their own, removed at the end, unless one is given.
+if "ANALYSIS_CACHE_DIR" not in os.environ:
+    os.environ["ANALYSIS_CACHE_DIR"] = tempfile.mkdtemp(prefix="analysis-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ANALYSIS_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,12 +6,18 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import marshal
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import analysis
 from analysis.analyses import headline
+from analysis.core import paths
+from analysis.core.cache import DiskCache
 from analysis.data import datasets
 from analysis.data.register import lookup
 from analysis.outputs.tables import TABLE_MIME
@@ -79,6 +85,89 @@ def test_an_edited_derived_table_changes_the_register_lookup(data_copy):
     table.write_text(text, encoding="utf-8")
     reseal(table)
     assert lookup.load_geography(2023, data_copy).unit("13055", "territory") == "toulouse"
+
+
+def _geography_facts(geo: lookup.Geography) -> tuple:
+    return (geo.geo_version, geo.codes, geo.territory_of_epci, geo.level_names)
+
+
+def test_the_register_geography_is_kept_on_disk_by_content(data_copy, tmp_path, monkeypatch):
+    """A parsed geography is kept in the user's cache folder, keyed on the derived tables'
+    checksums: a new process loads it without parsing, and an edited table is parsed again."""
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path / "cache"))
+    analysis.reload()
+    assert lookup.geography_vintage(None, data_copy) == 2023
+    parsed = lookup.load_geography(2023, data_copy, "label")
+    kept = sorted((tmp_path / "cache" / "register-geography").glob("*.marshal"))
+    assert len(kept) == 2  # the geography and the census vintages of the communes table
+    real = lookup._parse_geography
+    monkeypatch.setattr(lookup, "_parse_geography", lambda *a: pytest.fail("parsed again"))
+    monkeypatch.setattr(lookup, "_parse_vintages", lambda *a: pytest.fail("parsed again"))
+    analysis.reload()  # as a new process would: nothing in memory
+    assert lookup.geography_vintage("2017-01-01", data_copy) == 2016
+    assert _geography_facts(lookup.load_geography(2023, data_copy, "label")) == (
+        _geography_facts(parsed)
+    )
+    table = data_copy / "derived" / "territories.csv"
+    table.write_text(
+        table.read_text("utf-8").replace(
+            "\naix-marseille,label,2023,2026,200054807,", "\ntoulouse,label,2023,2026,200054807,"
+        ),
+        "utf-8",
+    )
+    reseal(table)
+    monkeypatch.setattr(lookup, "_parse_geography", real)
+    edited = lookup.load_geography(2023, data_copy, "label")
+    assert edited.unit("13055", "territory") == "toulouse" != parsed.unit("13055", "territory")
+
+
+@pytest.mark.parametrize("state", ["corrupt", "truncated", "off", "not_a_folder"])
+def test_a_broken_or_missing_geography_cache_only_costs_time(
+    data_copy, tmp_path, monkeypatch, state
+):
+    """A cache entry that cannot be read is parsed again and rewritten; a cache folder that
+    is turned off or cannot be created changes nothing but the time."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(cache))
+    analysis.reload()
+    want = _geography_facts(lookup.load_geography(2016, data_copy, "core"))
+    assert lookup.geography_vintage(None, data_copy) == 2023
+    entries = sorted((cache / "register-geography").glob("*.marshal"))
+    assert len(entries) == 2
+    if state in ("corrupt", "truncated"):
+        for e in entries:
+            data = e.read_bytes()
+            e.write_bytes(b"\x00garbage" if state == "corrupt" else data[: len(data) // 2])
+    elif state == "off":
+        shutil.rmtree(cache)
+        monkeypatch.setenv("ANALYSIS_CACHE_DIR", "off")
+    else:
+        shutil.rmtree(cache)
+        cache.write_text("a file where the cache folder should be\n")
+    analysis.reload()
+    assert _geography_facts(lookup.load_geography(2016, data_copy, "core")) == want
+    assert lookup.geography_vintage(None, data_copy) == 2023
+    if state in ("corrupt", "truncated"):  # rewritten whole
+        assert [marshal.loads(e.read_bytes()) is not None for e in entries] == [True, True]
+    elif state == "off":
+        assert not cache.exists()
+    else:
+        assert cache.read_text() == "a file where the cache folder should be\n"
+
+
+def test_the_user_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ANALYSIS_CACHE_DIR", str(tmp_path))
+    assert paths.user_cache_dir() == tmp_path
+    for off in ("", "off", " OFF "):
+        monkeypatch.setenv("ANALYSIS_CACHE_DIR", off)
+        assert paths.user_cache_dir() is None
+    monkeypatch.delenv("ANALYSIS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.user_cache_dir() == tmp_path / "xdg" / "analysis"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert paths.user_cache_dir() == tmp_path / "home" / ".cache" / "analysis"
+    assert DiskCache.key("a", "b") != DiskCache.key("ab", "") != DiskCache.key("a\nb")
 
 
 def test_reload_empties_every_cache(data_copy, monkeypatch):

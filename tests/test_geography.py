@@ -225,3 +225,40 @@ def test_the_register_lookup_reads_quoted_tables_the_same(data_copy):
     assert before["13055"] == "Marseille" and names.pop("13055") == "Marseille, quoted"
     assert names == {k: v for k, v in before.items() if k != "13055"}
     assert lookup.geography_vintage(None, data_copy) == 2023
+
+
+@pytest.mark.parametrize("layout", ["shuffled", "blank_lines", "two_geographies"])
+def test_the_register_lookup_reads_an_ungrouped_communes_table_the_same(data_copy, layout):
+    """The lookup finds one census year's records as one block of bytes when the communes
+    table is grouped by year (as `analysis data build` writes it). Records in any order, or
+    blank lines among them, give the same geography and vintages; a census year with two
+    geographies is still refused."""
+    import random
+
+    from analysis.data.register import lookup
+
+    from .conftest import reseal
+
+    plain = {v: lookup.load_geography(v, data_copy, "label") for v in (2016, 2023)}
+    vintages = {a: lookup.geography_vintage(a, data_copy) for a in ("2017-01-01", "2025-06-30")}
+    assert vintages == {"2017-01-01": 2016, "2025-06-30": 2023}
+    communes = data_copy / "derived" / "communes.csv"
+    header, *records = communes.read_text("utf-8").splitlines()
+    if layout == "shuffled":
+        random.Random(7).shuffle(records)
+    elif layout == "blank_lines":
+        records = [r for pair in zip(records, [""] * len(records), strict=True) for r in pair]
+    else:  # one 2023 record claims the 2019 geography
+        i = next(i for i, r in enumerate(records) if r.startswith("2023,2026,"))
+        records[i] = records[i].replace("2023,2026,", "2023,2019,", 1)
+    communes.write_text("\n".join([header, *records]) + "\n", "utf-8")
+    reseal(communes)
+    if layout == "two_geographies":
+        with pytest.raises(DataError, match="census year 2023 has two geographies"):
+            lookup.geography_vintage(None, data_copy)
+        return
+    assert {a: lookup.geography_vintage(a, data_copy) for a in vintages} == vintages
+    for v, before in plain.items():
+        after = lookup.load_geography(v, data_copy, "label")
+        assert after.codes == before.codes and after.level_names == before.level_names
+        assert len(after.codes) > 35_000

@@ -297,6 +297,26 @@ def test_geography_vintage_is_the_one_closest_to_as_of():
     assert sirene.load_geography(2016).unit("69152", "commune") == "69152"  # a commune in 2019
 
 
+@pytest.mark.parametrize("vintage", [2016, 2023])
+def test_every_code_of_the_geography_is_outside_when_unmatched(vintage):
+    """The report sorts an unmatched code of the geography straight into "outside" (about
+    20,000 codes per count of France) without classifying it: that holds only because every
+    such code is a well-formed commune code of France, never empty, invalid or abroad."""
+    from analysis.data.register.spec import unmatched_kind
+
+    geo = sirene.load_geography(vintage)
+    kinds = {unmatched_kind(c, known=True) for c in geo.codes}
+    assert kinds == {"outside"} and len(geo.codes) > 35_000
+    # Marseille and its 1st arrondissement (13201), at every level: Aix-Marseille-Provence
+    # (SIREN 200054807), Bouches-du-Rhone (13), Provence-Alpes-Cote d'Azur (93)
+    want = ("13055", "200054807", "13", "93", "aix-marseille")
+    levels = ("commune", "epci", "department", "region", "territory")
+    for level, unit in zip(levels, want, strict=True):
+        unit_of = geo.unit_of(level)
+        assert unit_of("13055") == unit_of("13201") == geo.unit("13055", level) == unit
+        assert unit_of(None) is None and unit_of("99134") is None and unit_of("") is None
+
+
 def test_custom_ict_codes_and_young_years_zero(stock):
     codes = ["6201Z", "62.02A"]
     res = sirene.aggregate(

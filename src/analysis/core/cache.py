@@ -5,14 +5,18 @@ without restarting the kernel. :func:`cached_on_files` memoises a function on it
 *and* on the fingerprint (path, size, modification time in nanoseconds) of the files it
 reads, so an edited, added or removed file is a cache miss. :func:`reload` empties every
 such cache (``analysis.reload()``). :class:`ContentCache` keeps values keyed on a file's
-content instead, for work that depends on the bytes and not on where they are.
+content instead, for work that depends on the bytes and not on where they are, and
+:class:`DiskCache` keeps such values across processes, in the user's cache folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import marshal
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -128,3 +132,67 @@ class ContentCache:
         """Forget every entry."""
         with self._lock:
             self._items.clear()
+
+
+class DiskCache:
+    """Plain values (str, int, tuple, list, dict of those) kept on disk between processes,
+    keyed on the content they were computed from.
+
+    A key is the sha256 of its parts: the checksums of the files read and the version of the
+    code that read them, so an entry is never stale, and one that cannot be read (truncated,
+    written by another Python, edited) is a miss. Values are stored with :mod:`marshal`, the
+    format of Python's own bytecode cache: it loads in milliseconds and runs no code.
+    Writing is best-effort and atomic (a temporary file renamed): a cache folder that cannot
+    be created or written only costs the time to compute the value again. The folder is
+    :func:`analysis.core.paths.user_cache_dir`; `$ANALYSIS_CACHE_DIR` moves it or turns it off.
+
+    Parameters
+    ----------
+    namespace : str
+        The subfolder of the cache folder.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    @staticmethod
+    def key(*parts: str) -> str:
+        """The sha256 of `parts`, each ended by a newline."""
+        h = hashlib.sha256()
+        for part in parts:
+            h.update(part.encode("utf-8") + b"\n")
+        return h.hexdigest()
+
+    def _file(self, key: str) -> Path | None:
+        from analysis.core.paths import user_cache_dir
+
+        base = user_cache_dir()
+        return None if base is None else base / self.namespace / f"{key}.marshal"
+
+    def get(self, key: str) -> object | None:
+        """The value stored under `key`, or None when there is none or it cannot be read."""
+        path = self._file(key)
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+            return marshal.loads(data)
+        except (OSError, EOFError, ValueError, TypeError):
+            return None
+
+    def put(self, key: str, value: object) -> None:
+        """Store `value` under `key`, if the cache folder can be written."""
+        path = self._file(key)
+        if path is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            data = marshal.dumps(value)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

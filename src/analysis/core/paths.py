@@ -45,6 +45,17 @@ def reports_dir() -> Path:
     return project_root() / "reports"
 
 
+def user_cache_dir() -> Path | None:
+    """The user's cache of values derived from the data (:class:`analysis.core.cache.DiskCache`):
+    `$ANALYSIS_CACHE_DIR`, else ``$XDG_CACHE_HOME/analysis``, else ``~/.cache/analysis``.
+    None (no cache) when `$ANALYSIS_CACHE_DIR` is set to an empty string or ``off``."""
+    env = os.environ.get("ANALYSIS_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off") else Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "analysis"
+
+
 def shown(path: Path | str) -> str:
     """`path` relative to the current directory when below it, else as given (for messages)."""
     try:

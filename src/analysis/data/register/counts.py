@@ -427,8 +427,12 @@ def _unmatched_summary(
     """Unmatched codes by kind: how many rows, how many codes, the three largest codes, and
     for the establishments abroad the rows by country code (largest first)."""
     parts: dict[str, dict[str | None, int]] = {kind: {} for kind in UNMATCHED_KINDS}
+    outside, codes = parts["outside"], geo.codes
     for c, n in unmatched.items():  # one pass: a count of France has ~20,000 such codes
-        parts[unmatched_kind(c, c in geo.codes)][c] = n
+        if c in codes:  # a code of the geography is always "outside" (test_sirene checks it)
+            outside[c] = n
+        else:
+            parts[unmatched_kind(c)][c] = n
     out: dict[str, dict[str, object]] = {}
     for kind, part in parts.items():
         # every country is listed; of the other kinds, the three largest codes
@@ -546,16 +550,17 @@ def aggregate(
         raise DataError(f"{given.where}: has a header but no rows; not a stock file to count")
     excluded = {k: 0 for k in REASONS if legal_units is not None or not k.startswith("ul_")}
     by_code: dict[str | None, int] = {}
+    counted = R[COUNTED]
     for reason, code, n in counts:
-        name = REASON_NAMES[reason]
-        if name == COUNTED:
+        if reason == counted:
             by_code[code] = by_code.get(code, 0) + int(n)
         else:
-            excluded[name] += int(n)
+            excluded[REASON_NAMES[reason]] += int(n)
     per_unit: dict[str, int] = {}
     unmatched: dict[str | None, int] = {}
+    unit_of = geo.unit_of(level)
     for code, n in by_code.items():
-        unit = geo.unit(code, level)
+        unit = unit_of(code)
         if unit is None:
             unmatched[code] = n
         else:
@@ -674,8 +679,9 @@ def yearly_creations(
     dated = [(c, int(y), int(n)) for c, y, n in raw if y is not None and int(y) >= 0]
     per: dict[tuple[str, int], int] = {}
     unmatched: dict[str | None, int] = {}
+    unit_of = geo.unit_of(level)
     for code, year, n in dated:
-        unit = geo.unit(code, level)
+        unit = unit_of(code)
         if unit is None:
             unmatched[code] = unmatched.get(code, 0) + n
         else:

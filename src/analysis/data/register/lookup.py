@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
+import hashlib
 import io
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 from analysis.core import paths, rules, territories
-from analysis.core.cache import cached_on_files
+from analysis.core.cache import DiskCache, cached_on_files
 from analysis.core.errors import DataError
 from analysis.data.sidecars import verify_sha256
 
@@ -44,7 +48,8 @@ class Geography:
         ``(commune_code, epci_siren, department_code, region_code)``; ``""`` when the commune
         belongs to no EPCI (four islands).
     territory_of_epci : EPCI SIREN -> territory id under `perimeter`.
-    level_names : level -> every ``(code, name)`` of that level, sorted by code.
+    unit_names : level -> code -> name, for the codes that have one (for ``commune``, every
+        commune of the geography).
     """
 
     vintage: int
@@ -52,38 +57,76 @@ class Geography:
     perimeter: str
     codes: dict[str, tuple[str, str, str, str]]
     territory_of_epci: dict[str, str]
-    level_names: dict[str, tuple[tuple[str, str], ...]]
+    unit_names: dict[str, dict[str, str]]
+    _names: dict[str, tuple[tuple[str, str], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def unit(self, code: str | None, level: str) -> str | None:
         """The `level` code a register code belongs to, or None when it has none."""
-        hit = self.codes.get(code) if code is not None else None
-        if hit is None:
-            return None
+        return self.unit_of(level)(code)
+
+    def unit_of(self, level: str) -> Callable[[str | None], str | None]:
+        """:meth:`unit` for one `level`, as a function of the code alone (for loops over
+        tens of thousands of codes)."""
+        get = self.codes.get  # None is never a key: get(None) is None
         if level == "territory":
-            return self.territory_of_epci.get(hit[1])
-        return hit[_UNIT[level]] or None
+            territory = self.territory_of_epci.get
+
+            def of(code: str | None) -> str | None:
+                hit = get(code)  # type: ignore[arg-type]
+                return None if hit is None else territory(hit[1])
+
+            return of
+        i = _UNIT[level]
+
+        def of_level(code: str | None) -> str | None:
+            hit = get(code)  # type: ignore[arg-type]
+            return None if hit is None else (hit[i] or None)
+
+        return of_level
 
     def known(self, code: str | None) -> bool:
         """Whether `code` is a commune, arrondissement or former commune of this geography."""
         return code is not None and code in self.codes
 
     def names(self, level: str) -> tuple[tuple[str, str], ...]:
-        """Every ``(code, name)`` of `level`, sorted by code."""
-        return self.level_names[level]
+        """Every ``(code, name)`` of `level`, sorted by code; a unit without a name in the
+        derived tables has ``""``. Built on first use: a count needs one level."""
+        if level not in self._names:
+            names = self.unit_names[level]
+            if level == "commune":
+                values = set(names)
+            elif level == "territory":
+                values = set(self.territory_of_epci.values())
+            else:
+                i = _UNIT[level]
+                values = {v[i] for v in self.codes.values()}
+            self._names[level] = tuple((v, names.get(v, "")) for v in sorted(values) if v)
+        return self._names[level]
+
+    @property
+    def level_names(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """level -> :meth:`names` of that level, for every level."""
+        return {level: self.names(level) for level in self.unit_names}
 
 
 @dataclass(frozen=True)
 class _Table:
     """A derived table as read by :func:`_read_table`: its header and its records.
 
-    A table without any quote character (the communes table) keeps its records as text
-    lines, parsed on demand, so that the records of one census year are the only ones split
-    into fields; any other table is parsed whole by the csv module.
+    A table without any quote character (the communes table) keeps its records as bytes,
+    ``raw[start:stop]``, each record preceded by a newline. The records of one census year
+    are then found as one block with byte searches when the table is grouped by year (as
+    ``analysis data build`` writes it), and only that block is decoded and split into
+    fields. Any other table is parsed whole by the csv module.
     """
 
     path: Path
     header: tuple[str, ...]
-    lines: tuple[str, ...] | None  # the records as text, when no field is quoted
+    raw: bytes | None  # the file, when no field is quoted
+    start: int  # the newline that ends the header
+    stop: int  # the end of the last record
     parsed: tuple[tuple[str, ...], ...] | None  # else the records parsed
 
     def columns(self, *names: str) -> tuple[int, ...]:
@@ -98,38 +141,109 @@ class _Table:
 
     def rows(self, column: str | None = None, value: str | None = None) -> list[tuple[str, ...]]:
         """The records, or only those whose `column` equals `value`."""
-        if column is None:
-            return list(self.parsed) if self.parsed is not None else self._split(self.lines)
-        (i,) = self.columns(column)
         if self.parsed is not None:
+            if column is None:
+                return list(self.parsed)
+            (i,) = self.columns(column)
             return [r for r in self.parsed if r[i] == value]
-        if i == 0:  # the records of one year are found by their first characters
-            return self._split([ln for ln in self.lines if ln.startswith(f"{value},")])
-        return [r for r in self._split(self.lines) if r[i] == value]
+        if column is None:
+            return _split(self._lines())
+        (i,) = self.columns(column)
+        if i == 0:  # the records of one year, found by their first characters
+            key = f"\n{value},".encode()
+            first = self._find(key)
+            if first < 0:
+                return []
+            end = self._block_end(key, first)
+            if end is not None:
+                return _split(self._decode(first + 1, end).split("\n"))
+            return _split([ln for ln in self._lines() if ln.startswith(f"{value},")])
+        return [r for r in _split(self._lines()) if r[i] == value]
 
-    @staticmethod
-    def _split(lines: object) -> list[tuple[str, ...]]:
-        return [tuple(ln.split(",")) for ln in lines]  # type: ignore[attr-defined]
+    def first_two_fields(self) -> set[tuple[str, str]]:
+        """The distinct ``(first field, second field)`` pairs of the records.
+
+        On a table grouped by these two fields, one block per pair is found with byte
+        searches and no record is split; otherwise every record is split.
+        """
+        grouped = self._grouped_pairs()
+        if grouped is not None:
+            return grouped
+        return {(r[0], r[1]) for r in _split(self._lines())}
+
+    def _decode(self, begin: int, end: int) -> str:
+        assert self.raw is not None
+        return self.raw[begin:end].decode("utf-8")
+
+    def _lines(self) -> list[str]:
+        return [ln for ln in self._decode(self.start + 1, self.stop).split("\n") if ln]
+
+    def _find(self, key: bytes) -> int:
+        assert self.raw is not None
+        return self.raw.find(key, self.start, self.stop)
+
+    def _block_end(self, key: bytes, first: int) -> int | None:
+        """Where the records starting with `key` (its newline included) end, the first one
+        at `first`; None when another record or a blank line lies among them."""
+        raw = self.raw
+        assert raw is not None
+        end = raw.find(b"\n", raw.rfind(key, self.start, self.stop) + 1, self.stop)
+        end = self.stop if end < 0 else end
+        # a record starts after each newline: all of them start with `key`, or not grouped
+        return end if raw.count(b"\n", first, end) == raw.count(key, first, end) else None
+
+    def _grouped_pairs(self) -> set[tuple[str, str]] | None:
+        """The pairs of :meth:`first_two_fields` block by block, or None if not grouped."""
+        raw = self.raw
+        assert raw is not None
+        pairs: set[tuple[str, str]] = set()
+        pos = self.start
+        while pos < self.stop:
+            eol = raw.find(b"\n", pos + 1, self.stop)
+            parts = raw[pos + 1 : self.stop if eol < 0 else eol].split(b",", 2)
+            if len(parts) < 3:
+                return None
+            end = self._block_end(b"\n" + parts[0] + b"," + parts[1] + b",", pos)
+            if end is None:
+                return None
+            pairs.add((parts[0].decode("utf-8"), parts[1].decode("utf-8")))
+            pos = end
+        return pairs
+
+
+def _split(lines: list[str]) -> list[tuple[str, ...]]:
+    return [tuple(ln.split(",")) for ln in lines]
+
+
+def _verified(path: Path) -> str:
+    """The sha256 of a derived table, checked against its sidecar (a DataError names a
+    missing table)."""
+    if not path.is_file():
+        raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
+    return verify_sha256(path, "derived")
 
 
 def _read_table(path: Path) -> _Table:
     """A derived table, checked against its sidecar's sha256 and read once per version."""
-    if not path.is_file():
-        raise DataError(f"{path}: derived table not found; build it with `analysis data build`")
+    _verified(path)
     return _read_table_cached(str(path))
 
 
 @cached_on_files(lambda path: [path], maxsize=8)
 def _read_table_cached(path: str) -> _Table:
-    verify_sha256(Path(path), "derived")
-    with open(path, encoding="utf-8", newline="") as f:
-        text = f.read()
-    if '"' not in text and "\r" not in text:  # no field is quoted: a record is a line
-        header, *lines = text.split("\n")
-        return _Table(Path(path), tuple(header.split(",")), tuple(ln for ln in lines if ln), None)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    with open(path, "rb") as f:
+        raw = f.read()
+    if b'"' not in raw and b"\r" not in raw:  # no field is quoted: a record is a line
+        start = raw.find(b"\n")
+        start = len(raw) if start < 0 else start
+        stop = len(raw)
+        while stop > start and raw[stop - 1] == 0x0A:  # the final newline(s)
+            stop -= 1
+        header = tuple(raw[:start].decode("utf-8").split(","))
+        return _Table(Path(path), header, raw, start, stop, None)
+    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""))
     header = tuple(next(reader, ()))
-    return _Table(Path(path), header, None, tuple(tuple(r) for r in reader if r))
+    return _Table(Path(path), header, None, 0, 0, tuple(tuple(r) for r in reader if r))
 
 
 _TABLES = ("communes", "epci", "departments", "region_population", "territories")
@@ -140,12 +254,40 @@ def _derived(data_dir: str) -> list[Path]:
     return [base / f"{name}.csv" for name in _TABLES]
 
 
+#: Parsed geographies kept between processes, keyed on the derived tables' checksums and on
+#: this module's source (:class:`~analysis.core.cache.DiskCache`): a count then loads its
+#: geography in milliseconds instead of parsing 74,000 records while DuckDB scans.
+_DISK = DiskCache("register-geography")
+
+
+@functools.cache
+def _code_version() -> str | None:
+    """The sha256 of this module's source, part of every disk-cache key (None: no cache)."""
+    try:
+        return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def _vintages(data_dir: str) -> dict[int, int]:
     """Census vintage -> year of its geography, from the communes table."""
-    table = _read_table(_derived(data_dir)[0])
+    communes = _derived(data_dir)[0]
+    version = _code_version()
+    key = version and _DISK.key("vintages", version, _verified(communes))
+    hit = _DISK.get(key) if key else None
+    if isinstance(hit, dict) and hit and all(isinstance(k, int) for k in hit):
+        return hit
+    out = _parse_vintages(communes)
+    if key:
+        _DISK.put(key, out)
+    return out
+
+
+def _parse_vintages(path: Path) -> dict[int, int]:
+    table = _read_table(path)
     year, geo = table.columns("census_year", "geo_version")
-    if table.lines is not None and (year, geo) == (0, 1):  # the first two fields of each line
-        pairs = {tuple(ln.split(",", 2)[:2]) for ln in table.lines}
+    if table.raw is not None and (year, geo) == (0, 1):  # the first two fields of each line
+        pairs = table.first_two_fields()
     else:
         pairs = {(r[year], r[geo]) for r in table.rows()}
     out: dict[int, int] = {}
@@ -227,7 +369,30 @@ def load_geography(
 
 @cached_on_files(lambda vintage, data_dir, perimeter: _derived(data_dir), maxsize=4)
 def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
-    communes, epcis, deps, regs, terrs = (_read_table(p) for p in _derived(data_dir))
+    tables = _derived(data_dir)
+    digests = [_verified(p) for p in tables]
+    version = _code_version()
+    key = version and _DISK.key("geography", version, str(vintage), perimeter, *digests)
+    parts = _DISK.get(key) if key else None
+    if not (isinstance(parts, tuple) and len(parts) == 4 and isinstance(parts[1], dict)):
+        parts = _parse_geography(vintage, tables, perimeter)
+        if key:
+            _DISK.put(key, parts)
+    geo_version, codes, territory_of_epci, unit_names = parts
+    # Arrondissements missing from the table still land in their commune.
+    for arr, commune_code in territories.ARRONDISSEMENTS.items():
+        if arr not in codes and commune_code in codes:
+            codes[arr] = codes[commune_code]
+    unit_names["territory"] = {
+        c.territory_id: " / ".join(c.main_cities) for c in territories.CAPITALES
+    }
+    return Geography(vintage, geo_version, perimeter, codes, territory_of_epci, unit_names)
+
+
+def _parse_geography(vintage: int, tables: list[Path], perimeter: str) -> tuple:
+    """(geo_version, codes, territory_of_epci, unit_names) read from the derived tables:
+    what :class:`Geography` holds, before the package's own constants are added."""
+    communes, epcis, deps, regs, terrs = (_read_table(p) for p in tables)
     year = str(vintage)
     c_year, c_geo, c_code, c_type, c_parent, c_epci, c_dep, c_reg, c_name = communes.columns(
         "census_year",
@@ -245,16 +410,13 @@ def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
         raise DataError(f"{communes.path}: no row for census year {vintage}")
     geo_version = rows[0][c_geo]
     by_code = {r[c_code]: r for r in rows if r[c_type] == "commune-actuelle"}
-    codes: dict[str, tuple[str, str, str, str]] = {}
+    units = itemgetter(c_code, c_epci, c_dep, c_reg)
+    first: dict[str, tuple[str, ...]] = {}  # a code listed twice keeps its first row
     for r in rows:
-        commune = by_code.get(r[c_parent] or r[c_code], r)
-        codes.setdefault(
-            r[c_code], (commune[c_code], commune[c_epci], commune[c_dep], commune[c_reg])
-        )
-    # Arrondissements missing from the table still land in their commune.
-    for arr, commune_code in territories.ARRONDISSEMENTS.items():
-        if arr not in codes and commune_code in codes:
-            codes[arr] = codes[commune_code]
+        first.setdefault(r[c_code], r)
+    codes: dict[str, tuple[str, str, str, str]] = {
+        code: units(by_code.get(r[c_parent] or code, r)) for code, r in first.items()
+    }
     t_year, t_perimeter, t_epci, t_id = terrs.columns(
         "census_year", "perimeter", "epci_siren", "territory_id"
     )
@@ -271,16 +433,10 @@ def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
     reg_names = {r[r_code]: r[r_name] for r in regs.rows()}
     # overseas collectivities are their own "region" in the geography: their own name
     reg_names.update({k: v for k, v in dep_names.items() if k not in reg_names})
-    tnames = {c.territory_id: " / ".join(c.main_cities) for c in territories.CAPITALES}
-
-    def named(values: set[str], names: dict[str, str]) -> tuple[tuple[str, str], ...]:
-        return tuple((v, names.get(v, "")) for v in sorted(values) if v)
-
-    level_names = {
-        "commune": tuple(sorted((c, r[c_name]) for c, r in by_code.items())),
-        "epci": named({v[1] for v in codes.values()}, epci_names),
-        "department": named({v[2] for v in codes.values()}, dep_names),
-        "region": named({v[3] for v in codes.values()}, reg_names),
-        "territory": named(set(territory_of_epci.values()), tnames),
+    unit_names = {
+        "commune": {c: r[c_name] for c, r in by_code.items()},
+        "epci": epci_names,
+        "department": dep_names,
+        "region": reg_names,
     }
-    return Geography(vintage, geo_version, perimeter, codes, territory_of_epci, level_names)
+    return geo_version, codes, territory_of_epci, unit_names

@@ -130,12 +130,13 @@ def yearly_creations_panel(
     all_n: dict[tuple[str, int], int] = {}
     unmatched: dict[str | None, int] = {}
     out_of_years = 0
+    unit_of = geo.unit_of(level)
     for code, year, is_ict, n, _ in dated:
         year, n = int(year), int(n)
         if not first_year <= year <= last:
             out_of_years += n
             continue
-        unit = geo.unit(code, level)
+        unit = unit_of(code)
         if unit is None:
             unmatched[code] = unmatched.get(code, 0) + n
             continue
