@@ -16,6 +16,7 @@ import functools
 import hashlib
 import marshal
 import os
+import sys
 import tempfile
 import threading
 from collections import OrderedDict
@@ -167,7 +168,8 @@ class DiskCache:
         from analysis.core.paths import user_cache_dir
 
         base = user_cache_dir()
-        return None if base is None else base / self.namespace / f"{key}.marshal"
+        tag = f"py{sys.version_info[0]}{sys.version_info[1]}"  # marshal's format may change
+        return None if base is None else base / self.namespace / f"{key}.{tag}.marshal"
 
     def get(self, key: str) -> object | None:
         """The value stored under `key`, or None when there is none or it cannot be read."""
