@@ -167,6 +167,12 @@ def test_the_user_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert paths.user_cache_dir() == tmp_path / "home" / ".cache" / "analysis"
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", no_home)
+    assert paths.user_cache_dir() is None
     assert DiskCache.key("a", "b") != DiskCache.key("ab", "") != DiskCache.key("a\nb")
 
 

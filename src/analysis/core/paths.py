@@ -53,7 +53,12 @@ def user_cache_dir() -> Path | None:
     if env is not None:
         return None if env.strip().lower() in ("", "off") else Path(env)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "analysis"
+    if xdg:
+        return Path(xdg) / "analysis"
+    try:
+        return Path.home() / ".cache" / "analysis"
+    except RuntimeError:  # no home directory to be found: no cache
+        return None
 
 
 def shown(path: Path | str) -> str:
