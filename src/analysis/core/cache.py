@@ -17,7 +17,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -184,17 +183,37 @@ class DiskCache:
 
     def put(self, key: str, value: object) -> None:
         """Store `value` under `key`, if the cache folder can be written."""
+        from analysis.core.atomic import atomic_write_bytes
+
         path = self._file(key)
-        if path is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            data = marshal.dumps(value)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                atomic_write_bytes(path, marshal.dumps(value))
+
+    def get_or_compute(
+        self, parts: tuple[str, ...], compute: Callable[[], R], valid: Callable[[object], bool]
+    ) -> R:
+        """The value stored under the key of `parts` when `valid` accepts it, else
+        ``compute()``, stored for next time (an exception is never stored).
+
+        Parameters
+        ----------
+        parts : tuple of str
+            What the value depends on (:meth:`key`).
+        compute : callable
+            Computes the value.
+        valid : callable
+            Whether a stored object has the value's shape.
+
+        Returns
+        -------
+        object
+            The value.
+        """
+        key = self.key(*parts)
+        hit = self.get(key)
+        if hit is not None and valid(hit):
+            return hit  # type: ignore[return-value]
+        value = compute()
+        self.put(key, value)
+        return value

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from typing import TypeVar
 
 from analysis.core import paths, rules, territories
 from analysis.core.cache import DiskCache, cached_on_files
@@ -85,10 +86,6 @@ class Geography:
             return None if hit is None else (hit[i] or None)
 
         return of_level
-
-    def known(self, code: str | None) -> bool:
-        """Whether `code` is a commune, arrondissement or former commune of this geography."""
-        return code is not None and code in self.codes
 
     def names(self, level: str) -> tuple[tuple[str, str], ...]:
         """Every ``(code, name)`` of `level`, sorted by code; a unit without a name in the
@@ -258,6 +255,7 @@ def _derived(data_dir: str) -> list[Path]:
 #: this module's source (:class:`~analysis.core.cache.DiskCache`): a count then loads its
 #: geography in milliseconds instead of parsing 74,000 records while DuckDB scans.
 _DISK = DiskCache("register-geography")
+T = TypeVar("T")
 
 
 @functools.cache
@@ -269,18 +267,24 @@ def _code_version() -> str | None:
         return None
 
 
+def _disk_cached(
+    parts: tuple[str, ...], compute: Callable[[], T], valid: Callable[[object], bool]
+) -> T:
+    """``compute()`` through :data:`_DISK`, its key made of `parts` and this module's source."""
+    version = _code_version()
+    if version is None:
+        return compute()
+    return _DISK.get_or_compute((*parts, version), compute, valid)
+
+
 def _vintages(data_dir: str) -> dict[int, int]:
     """Census vintage -> year of its geography, from the communes table."""
     communes = _derived(data_dir)[0]
-    version = _code_version()
-    key = version and _DISK.key("vintages", version, _verified(communes))
-    hit = _DISK.get(key) if key else None
-    if isinstance(hit, dict) and hit and all(isinstance(k, int) for k in hit):
-        return hit
-    out = _parse_vintages(communes)
-    if key:
-        _DISK.put(key, out)
-    return out
+    return _disk_cached(
+        ("vintages", _verified(communes)),
+        lambda: _parse_vintages(communes),
+        lambda hit: isinstance(hit, dict) and bool(hit) and all(isinstance(k, int) for k in hit),
+    )
 
 
 def _parse_vintages(path: Path) -> dict[int, int]:
@@ -371,14 +375,11 @@ def load_geography(
 def _load_geography(vintage: int, data_dir: str, perimeter: str) -> Geography:
     tables = _derived(data_dir)
     digests = [_verified(p) for p in tables]
-    version = _code_version()
-    key = version and _DISK.key("geography", version, str(vintage), perimeter, *digests)
-    parts = _DISK.get(key) if key else None
-    if not (isinstance(parts, tuple) and len(parts) == 4 and isinstance(parts[1], dict)):
-        parts = _parse_geography(vintage, tables, perimeter)
-        if key:
-            _DISK.put(key, parts)
-    geo_version, codes, territory_of_epci, unit_names = parts
+    geo_version, codes, territory_of_epci, unit_names = _disk_cached(
+        ("geography", str(vintage), perimeter, *digests),
+        lambda: _parse_geography(vintage, tables, perimeter),
+        lambda hit: isinstance(hit, tuple) and len(hit) == 4 and isinstance(hit[1], dict),
+    )
     # Arrondissements missing from the table still land in their commune.
     for arr, commune_code in territories.ARRONDISSEMENTS.items():
         if arr not in codes and commune_code in codes:
