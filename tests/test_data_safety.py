@@ -15,6 +15,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis import cli
+from analysis.core import atomic
 from analysis.core.errors import ChecksumError, DataError, ParameterError
 from analysis.core.indicators import INDICATORS
 from analysis.data import register
@@ -1078,6 +1080,100 @@ def test_a_url_without_a_file_name_is_refused_before_any_work(tmp_path, http, pa
 
 
 # ------------------------------------------------------------- 6. interruption
+
+
+class _Stop(Exception):
+    """What the test's signal handler raises."""
+
+
+def _raise_stop(signum: int, frame: object) -> None:
+    raise _Stop(signum)
+
+
+@pytest.fixture
+def stop_on(request):
+    """Install, for the test, a handler that raises _Stop on the signal given as parameter."""
+    sig = request.param
+    previous = signal.signal(sig, _raise_stop)
+    yield sig
+    signal.signal(sig, previous)
+
+
+@pytest.mark.parametrize("stop_on", [signal.SIGINT, signal.SIGTERM], indirect=True)
+@pytest.mark.parametrize("moment", ["removing", "creating"])
+def test_a_signal_never_leaves_part_of_a_scratch_folder(tmp_path, monkeypatch, stop_on, moment):
+    """The signal lands while the folder is made or removed: it is delivered once the folder
+    is gone, whole (a plain shutil.rmtree would stop half-way)."""
+    real_rmtree, real_mkdtemp = shutil.rmtree, tempfile.mkdtemp
+
+    def signal_during(real):  # the signal lands after the folder was made, before the removal
+        def wrapped(*args, **kwargs):
+            made = real(*args, **kwargs) if real is real_mkdtemp else None
+            os.kill(os.getpid(), stop_on)
+            time.sleep(0.05)  # a handler that is not held runs here
+            return made if real is real_mkdtemp else real(*args, **kwargs)
+
+        return wrapped
+
+    if moment == "removing":
+        monkeypatch.setattr(atomic.shutil, "rmtree", signal_during(real_rmtree))
+    else:
+        monkeypatch.setattr(atomic.tempfile, "mkdtemp", signal_during(real_mkdtemp))
+    with pytest.raises(_Stop), atomic.scratch_folder("scratch-", tmp_path) as folder:
+        (folder / "sub").mkdir()
+        (folder / "sub" / "part.csv").write_text("a,b\n1,2\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop_on", [signal.SIGTERM], indirect=True)
+def test_a_folder_replaced_during_a_signal_is_never_missing(tmp_path, monkeypatch, stop_on):
+    target, new = tmp_path / "site", tmp_path / "new"
+    for folder, text in ((target, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "index.html").write_text(text)
+    real = tempfile.mkdtemp
+
+    def interrupted_mkdtemp(*args, **kwargs):  # the signal lands as the swap begins
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), stop_on)
+        time.sleep(0.05)
+        return made
+
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", interrupted_mkdtemp)
+    with pytest.raises(_Stop):
+        atomic.replace_folder(new, target)
+    assert (target / "index.html").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+def test_a_failed_folder_replacement_puts_the_old_one_back(tmp_path):
+    target = tmp_path / "site"
+    target.mkdir()
+    (target / "index.html").write_text("old")
+    with pytest.raises(FileNotFoundError):
+        atomic.replace_folder(tmp_path / "absent", target)
+    assert (target / "index.html").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site"]
+
+
+@pytest.mark.parametrize("stop_on", [signal.SIGTERM], indirect=True)
+def test_remove_tree_finishes_before_the_signal_is_delivered(tmp_path, monkeypatch, stop_on):
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "f.txt").write_text("x")
+    real = shutil.rmtree
+
+    def interrupted_rmtree(path, *args, **kwargs):
+        os.kill(os.getpid(), stop_on)
+        time.sleep(0.05)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(atomic.shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(_Stop):
+        atomic.remove_tree(tree)
+    assert not tree.exists()
+    monkeypatch.setattr(atomic.shutil, "rmtree", real)
+    atomic.remove_tree(tree)  # a folder already gone is no error
 
 
 def _wait_for(predicate, timeout: float = 60.0) -> None:

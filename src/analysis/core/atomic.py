@@ -6,6 +6,8 @@ transaction (:func:`atomic_write_files`): all written in full first, then rename
 SIGINT and SIGTERM held, each previous version kept until the last rename succeeded and put
 back if any fails. A full disk, a failed rename or an interruption leaves the previous
 files, all of them, as they were. An error names the output file, not its temporary.
+Temporary folders (:func:`scratch_folder`, :func:`remove_tree`) are removed whole, an
+interruption included.
 """
 
 from __future__ import annotations
@@ -103,6 +105,73 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         for signum in dict.fromkeys(got):
             signal.raise_signal(signum)
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove the folder `path` whole: SIGINT and SIGTERM wait until it is gone.
+
+    A signal that lands during ``shutil.rmtree`` would otherwise stop it half-way and leave
+    part of the folder behind; held (:func:`_signals_held`), it is delivered once the folder
+    is gone. A folder already gone is not an error.
+    """
+    with _signals_held():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def make_scratch_folder(prefix: str, parent: Path | str | None = None) -> Path:
+    """A new temporary folder (in `parent`, or the system's), for the caller to remove with
+    :func:`remove_tree`. Made with SIGINT and SIGTERM held: one that arrives meanwhile
+    removes it again before it is delivered."""
+    path = None
+    try:
+        with _signals_held():
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except BaseException:
+        if path is not None:
+            remove_tree(path)
+        raise
+    return path
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the folder `new` in the place of the folder `target`, by two renames made with
+    SIGINT and SIGTERM held (`target` is never missing, and a failed rename puts the old
+    folder back); the old folder is removed after, whole."""
+    old = None
+    try:
+        with _signals_held():
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                old.rmdir()
+                target.rename(old)
+            try:
+                new.rename(target)
+            except BaseException:
+                if old is not None:
+                    old.rename(target)
+                    old = None
+                raise
+    finally:
+        if old is not None:
+            remove_tree(old)
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, parent: Path | str | None = None) -> Iterator[Path]:
+    """A new temporary folder for the block (in `parent`, or the system's), removed on every
+    way out, an interruption included, by :func:`remove_tree`.
+
+    Use it instead of :class:`tempfile.TemporaryDirectory`, whose clean-up a signal can
+    stop half-way.
+    """
+    path = None
+    try:
+        with _signals_held():
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        yield path
+    finally:
+        if path is not None:
+            remove_tree(path)
 
 
 def _backup_of(target: Path) -> Path | None:
