@@ -213,6 +213,23 @@ def test_the_package_points_nowhere_outside_the_repository():
     assert (ROOT / "docs" / "definitions.md").is_file()
 
 
+def test_temporary_folders_come_from_core_atomic_only():
+    """A temporary folder is made and removed by analysis.core.atomic (scratch_folder,
+    remove_tree), whose removal a signal cannot stop half-way: no module calls
+    TemporaryDirectory, mkdtemp or rmtree itself."""
+    calls = {"TemporaryDirectory", "mkdtemp", "rmtree"}
+    found = []
+    for path in (ROOT / "src" / "analysis").rglob("*.py"):
+        if path.relative_to(ROOT / "src" / "analysis").as_posix() == "core/atomic.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in calls:
+                found.append(f"{path.name}:{node.lineno} {node.attr}")
+            if isinstance(node, ast.ImportFrom) and any(a.name in calls for a in node.names):
+                found.append(f"{path.name}:{node.lineno} import")
+    assert found == []
+
+
 def test_python_dash_m_runs_the_command():
     proc = subprocess.run(
         [sys.executable, "-m", "analysis", "--version"], capture_output=True, text=True

