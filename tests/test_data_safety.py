@@ -1126,6 +1126,22 @@ def test_a_signal_never_leaves_part_of_a_scratch_folder(tmp_path, monkeypatch, s
 
 
 @pytest.mark.parametrize("stop_on", [signal.SIGTERM], indirect=True)
+def test_a_signal_while_a_scratch_folder_is_made_removes_it(tmp_path, monkeypatch, stop_on):
+    real = tempfile.mkdtemp
+
+    def interrupted_mkdtemp(*args, **kwargs):  # made, then the signal, before it is returned
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), stop_on)
+        time.sleep(0.05)
+        return made
+
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", interrupted_mkdtemp)
+    with pytest.raises(_Stop):
+        atomic.make_scratch_folder("scratch-", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("stop_on", [signal.SIGTERM], indirect=True)
 def test_a_folder_replaced_during_a_signal_is_never_missing(tmp_path, monkeypatch, stop_on):
     target, new = tmp_path / "site", tmp_path / "new"
     for folder, text in ((target, "old"), (new, "new")):
