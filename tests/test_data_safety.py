@@ -1099,26 +1099,37 @@ def stop_on(request):
     signal.signal(sig, previous)
 
 
+def _with_signal(real, sig: int, *, after: bool):
+    """`real`, wrapped to send `sig` to this process before it runs, or after it returns.
+    The pause lets a handler that is not held run there and then."""
+
+    def wrapped(*args, **kwargs):
+        if not after:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)
+        out = real(*args, **kwargs)
+        if after:
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)
+        return out
+
+    return wrapped
+
+
 @pytest.mark.parametrize("stop_on", [signal.SIGINT, signal.SIGTERM], indirect=True)
 @pytest.mark.parametrize("moment", ["removing", "creating"])
 def test_a_signal_never_leaves_part_of_a_scratch_folder(tmp_path, monkeypatch, stop_on, moment):
     """The signal lands while the folder is made or removed: it is delivered once the folder
     is gone, whole (a plain shutil.rmtree would stop half-way)."""
-    real_rmtree, real_mkdtemp = shutil.rmtree, tempfile.mkdtemp
-
-    def signal_during(real):  # the signal lands after the folder was made, before the removal
-        def wrapped(*args, **kwargs):
-            made = real(*args, **kwargs) if real is real_mkdtemp else None
-            os.kill(os.getpid(), stop_on)
-            time.sleep(0.05)  # a handler that is not held runs here
-            return made if real is real_mkdtemp else real(*args, **kwargs)
-
-        return wrapped
-
+    # the signal lands after the folder was made, or before it is removed
     if moment == "removing":
-        monkeypatch.setattr(atomic.shutil, "rmtree", signal_during(real_rmtree))
+        monkeypatch.setattr(
+            atomic.shutil, "rmtree", _with_signal(shutil.rmtree, stop_on, after=False)
+        )
     else:
-        monkeypatch.setattr(atomic.tempfile, "mkdtemp", signal_during(real_mkdtemp))
+        monkeypatch.setattr(
+            atomic.tempfile, "mkdtemp", _with_signal(tempfile.mkdtemp, stop_on, after=True)
+        )
     with pytest.raises(_Stop), atomic.scratch_folder("scratch-", tmp_path) as folder:
         (folder / "sub").mkdir()
         (folder / "sub" / "part.csv").write_text("a,b\n1,2\n")
@@ -1127,15 +1138,10 @@ def test_a_signal_never_leaves_part_of_a_scratch_folder(tmp_path, monkeypatch, s
 
 @pytest.mark.parametrize("stop_on", [signal.SIGTERM], indirect=True)
 def test_a_signal_while_a_scratch_folder_is_made_removes_it(tmp_path, monkeypatch, stop_on):
-    real = tempfile.mkdtemp
-
-    def interrupted_mkdtemp(*args, **kwargs):  # made, then the signal, before it is returned
-        made = real(*args, **kwargs)
-        os.kill(os.getpid(), stop_on)
-        time.sleep(0.05)
-        return made
-
-    monkeypatch.setattr(atomic.tempfile, "mkdtemp", interrupted_mkdtemp)
+    # made, then the signal, before it is returned
+    monkeypatch.setattr(
+        atomic.tempfile, "mkdtemp", _with_signal(tempfile.mkdtemp, stop_on, after=True)
+    )
     with pytest.raises(_Stop):
         atomic.make_scratch_folder("scratch-", tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -1147,15 +1153,10 @@ def test_a_folder_replaced_during_a_signal_is_never_missing(tmp_path, monkeypatc
     for folder, text in ((target, "old"), (new, "new")):
         folder.mkdir()
         (folder / "index.html").write_text(text)
-    real = tempfile.mkdtemp
-
-    def interrupted_mkdtemp(*args, **kwargs):  # the signal lands as the swap begins
-        made = real(*args, **kwargs)
-        os.kill(os.getpid(), stop_on)
-        time.sleep(0.05)
-        return made
-
-    monkeypatch.setattr(atomic.tempfile, "mkdtemp", interrupted_mkdtemp)
+    # the signal lands as the swap begins
+    monkeypatch.setattr(
+        atomic.tempfile, "mkdtemp", _with_signal(tempfile.mkdtemp, stop_on, after=True)
+    )
     with pytest.raises(_Stop):
         atomic.replace_folder(new, target)
     assert (target / "index.html").read_text() == "new"
@@ -1178,13 +1179,7 @@ def test_remove_tree_finishes_before_the_signal_is_delivered(tmp_path, monkeypat
     (tree / "a" / "b").mkdir(parents=True)
     (tree / "a" / "b" / "f.txt").write_text("x")
     real = shutil.rmtree
-
-    def interrupted_rmtree(path, *args, **kwargs):
-        os.kill(os.getpid(), stop_on)
-        time.sleep(0.05)
-        return real(path, *args, **kwargs)
-
-    monkeypatch.setattr(atomic.shutil, "rmtree", interrupted_rmtree)
+    monkeypatch.setattr(atomic.shutil, "rmtree", _with_signal(real, stop_on, after=False))
     with pytest.raises(_Stop):
         atomic.remove_tree(tree)
     assert not tree.exists()
